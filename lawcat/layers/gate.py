@@ -1,0 +1,23 @@
+"""Low-rank, data-dependent forget gate of GLA: g_t = logsigmoid(W2 W1 x_t + b) / normalizer (log space, <= 0).
+
+One value per head and key (feature) dimension, broadcast over the value dimension. The normalizer 16 keeps
+the initial decay mild (exp(logsigmoid(0)/16) ~ 0.96 per token) so memory is long from the start.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class LowRankGate(nn.Module):
+    def __init__(self, hidden_size: int, num_heads: int, key_dim: int, rank: int, normalizer: float = 16.0):
+        super().__init__()
+        self.num_heads, self.key_dim, self.normalizer = num_heads, key_dim, normalizer
+        self.down = nn.Linear(hidden_size, rank, bias=False)
+        self.up = nn.Linear(rank, num_heads * key_dim, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, T, hidden] -> g [B, T, H, K] in float32."""
+        logits = self.up(self.down(x.to(self.down.weight.dtype))).float()  # fp32 gate under a bf16 teacher
+        return (F.logsigmoid(logits) / self.normalizer).view(*x.shape[:-1], self.num_heads, self.key_dim)

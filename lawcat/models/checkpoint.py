@@ -1,0 +1,173 @@
+"""Saving and loading students: small, self-verifying, atomic.
+
+A run directory holds config.json (the LawcatConfig with the teacher's source, file sha256 and weight
+fingerprint), the tokenizer files, and model.safetensors with only the tensors that are not the teacher's: the
+convs, maps, gates (and LoRA or LoRA-merged projections). A merged export stores every tensor instead and
+needs no teacher. Every file is written to a temporary name, fsynced and renamed, so an interrupted save leaves
+the previous checkpoint intact. The weight file carries a sha256 of its tensors in its own header, so a
+truncated or corrupted file is refused with a clear error instead of loading garbage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorsError
+from safetensors.torch import load_file, save_file
+
+from .config import LawcatConfig
+from .errors import CheckpointError, TeacherMismatchError
+from .fingerprint import teacher_fingerprint, tensors_sha256
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+_DIGEST_KEY = "lawcat_tensors_sha256"
+
+
+def _fsync_replace(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    _fsync_replace(Path(tmp), path)
+
+
+def save_weights(tensors: dict[str, torch.Tensor], path: Path, extra_metadata: dict | None = None) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {"format": "pt", _DIGEST_KEY: tensors_sha256(tensors), **(extra_metadata or {})}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        _fsync_replace(Path(tmp), path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Load and verify a weight file we wrote; any damage is a CheckpointError naming the file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: this directory is not a complete lawcat checkpoint")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorsError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt ({e}); re-save or restore it from a copy") from e
+    expected = metadata.get(_DIGEST_KEY)
+    if expected is None:
+        raise CheckpointError(f"{path} carries no lawcat checksum; it was not written by lawcat")
+    if tensors_sha256(tensors) != expected:
+        raise CheckpointError(f"{path} is corrupt: its tensors do not match the checksum written with them")
+    return tensors
+
+
+def save_student(model, save_directory, tokenizer=None, merged: bool = False) -> Path:
+    path = Path(save_directory)
+    path.mkdir(parents=True, exist_ok=True)
+    state = model.state_dict()
+    if merged:
+        # Tied weights are stored once; loading re-ties them through the architecture.
+        if model.config.tie_word_embeddings:
+            state.pop("lm_head.weight", None)
+        tensors = dict(state)
+    else:
+        tensors = {n: t for n, t in state.items() if n not in model.teacher_param_names}
+        tensors.update({n: state[n] for n in model.config.modified_teacher_params if n in state})
+    config = LawcatConfig.from_dict(model.config.to_dict())
+    config.merged = merged
+    save_weights(tensors, path / WEIGHTS_NAME)
+    atomic_write_text(path / CONFIG_NAME, config.to_json_string())
+    tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        tmp = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=path))
+        try:
+            tokenizer.save_pretrained(tmp)
+            for f in tmp.iterdir():
+                os.replace(f, path / f.name)
+        finally:
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
+    return path
+
+
+def read_config(path: Path) -> LawcatConfig:
+    file = path / CONFIG_NAME
+    if not file.is_file():
+        raise CheckpointError(f"{path} has no {CONFIG_NAME}: not a lawcat checkpoint directory")
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{file} is corrupt ({e}); restore it from a copy") from e
+    if data.get("model_type") != "lawcat":
+        raise CheckpointError(f"{file} is not a lawcat config (model_type={data.get('model_type')!r})")
+    return LawcatConfig.from_dict(data)
+
+
+def load_student(save_directory, teacher=None, device=None, dtype=None):
+    """Rebuild a student from a run directory, with `teacher` or the teacher recorded in its config."""
+    from transformers import AutoTokenizer
+
+    from .linearize import linearize
+    from .modeling import LawcatForCausalLM
+    from .teacher import load_teacher
+
+    path = Path(save_directory)
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is not a directory; give a lawcat run directory")
+    config = read_config(path)
+    tensors = load_weights(path / WEIGHTS_NAME)
+    if config.merged:
+        model = LawcatForCausalLM(config)
+        _load_into(model, tensors, strict_all=True)
+    else:
+        if teacher is None:
+            if not config.teacher_source:
+                raise CheckpointError(f"{path} does not record its teacher; pass teacher=<model> explicitly")
+            teacher, _ = load_teacher(config.teacher_source, dtype=dtype)
+        found = teacher_fingerprint(teacher)
+        if found != config.teacher_fingerprint:
+            raise TeacherMismatchError(
+                f"this checkpoint was distilled from a different teacher (fingerprint {config.teacher_fingerprint[:12]}, "
+                f"given {found[:12]}); pass the teacher it was made from ({config.teacher_source})"
+            )
+        model = linearize(teacher, config, fingerprint=found)
+        _load_into(model, tensors, strict_all=False)
+    if (path / "tokenizer_config.json").is_file():
+        model.tokenizer = AutoTokenizer.from_pretrained(path)
+    if dtype is not None:
+        model.to(dtype)
+    if device is not None:
+        model.to(device)
+    return model.eval()
+
+
+def _load_into(model, tensors: dict, strict_all: bool) -> None:
+    state = model.state_dict()
+    unexpected = sorted(set(tensors) - set(state))
+    own = set(state) - model.teacher_param_names
+    if strict_all:
+        missing = sorted(set(state) - set(tensors) - ({"lm_head.weight"} if model.config.tie_word_embeddings else set()))
+    else:
+        missing = sorted(own - set(tensors))
+    if unexpected or missing:
+        raise CheckpointError(
+            "checkpoint does not fit this model: "
+            + (f"unexpected {unexpected[:5]} " if unexpected else "")
+            + (f"missing {missing[:5]}" if missing else "")
+        )
+    with torch.no_grad():
+        for name, t in tensors.items():
+            state[name].copy_(t.to(state[name].dtype))

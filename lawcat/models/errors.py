@@ -1,0 +1,21 @@
+"""Errors users meet, each naming the problem and the fix (design.md, "Errors users meet")."""
+
+
+class LawcatError(Exception):
+    """Base class: the CLI prints the message alone and exits non-zero."""
+
+
+class UnsupportedTeacherError(LawcatError, ValueError):
+    pass
+
+
+class TeacherLoadError(LawcatError, FileNotFoundError):
+    pass
+
+
+class TeacherMismatchError(LawcatError, ValueError):
+    pass
+
+
+class CheckpointError(LawcatError, ValueError):
+    pass

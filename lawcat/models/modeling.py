@@ -1,0 +1,172 @@
+"""LawcatForCausalLM: the teacher's embeddings, norms, MLPs and projections around LAWCAT attention.
+
+The module tree mirrors the teacher's (model.embed_tokens, model.layers.N.self_attn.q_proj, ..., lm_head), so
+a teacher state dict loads by name and a checkpoint only has to store what LAWCAT adds or changes. The
+decoder loop is written here rather than borrowed from the teacher's class: it needs the 2-D padding mask and
+the recurrent cache, and it must never build the O(T^2) masks a softmax model needs.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from ..layers.attention import LawcatAttention
+from .cache import LawcatCache
+from .config import LawcatConfig
+
+
+class LawcatDecoderLayer(nn.Module):
+    def __init__(self, config: LawcatConfig, teacher_layer: nn.Module, layer_idx: int):
+        super().__init__()
+        self.input_layernorm = teacher_layer.input_layernorm
+        self.self_attn = LawcatAttention(config, teacher_layer.self_attn, layer_idx)
+        self.post_attention_layernorm = teacher_layer.post_attention_layernorm
+        self.mlp = teacher_layer.mlp
+
+    def forward(self, x, mask=None, state=None, position_embeddings=None):
+        h, new_state = self.self_attn(self.input_layernorm(x), mask, state, position_embeddings)
+        x = x + h
+        return x + self.mlp(self.post_attention_layernorm(x)), new_state
+
+
+class LawcatModel(nn.Module):
+    def __init__(self, config: LawcatConfig, teacher_base: nn.Module):
+        super().__init__()
+        for name in ("embed_tokens", "layers", "norm", "rotary_emb"):
+            if not hasattr(teacher_base, name):
+                raise ValueError(f"teacher model has no `{name}`; its layout is not the Llama-style one lawcat supports")
+        self.embed_tokens = teacher_base.embed_tokens
+        self.layers = nn.ModuleList(LawcatDecoderLayer(config, layer, i) for i, layer in enumerate(teacher_base.layers))
+        self.norm = teacher_base.norm
+        self.rotary_emb = teacher_base.rotary_emb
+
+
+class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
+    config_class = LawcatConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _is_stateful = True  # the cache cannot be rolled back (assisted decoding refuses stateful models)
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _no_split_modules = ["LawcatDecoderLayer"]
+
+    def __init__(self, config: LawcatConfig, teacher: nn.Module | None = None):
+        super().__init__(config)
+        if teacher is None:  # architecture only (random teacher weights), e.g. to load a merged export
+            teacher = AutoModelForCausalLM.from_config(config.teacher_hf_config())
+        self.model = LawcatModel(config, teacher.model)
+        self.lm_head = teacher.lm_head
+        # Names of the parameters that came from the teacher; everything else is LAWCAT's own.
+        adopted = {id(p) for p in teacher.parameters()}
+        self.teacher_param_names = {n for n, p in self.named_parameters(remove_duplicate=False) if id(p) in adopted}
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def _init_weights(self, module):
+        pass  # teacher weights are loaded, and LAWCAT's layers initialise themselves (identity-like)
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        return False  # the cache is LawcatCache, made in _prepare_cache_for_generation
+
+    def get_input_embeddings(self):
+        return self.model.embed_tokens
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def lawcat_parameters(self):
+        """Parameters LAWCAT adds (convs, feature maps, gates, window factors): what stage 1 trains."""
+        return [p for layer in self.model.layers for p in layer.self_attn.new_parameters()]
+
+    def new_cache(self) -> LawcatCache:
+        return LawcatCache(len(self.model.layers))
+
+    # ---- forward -----------------------------------------------------------------------------------------
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
+        x = inputs_embeds if inputs_embeds is not None else self.model.embed_tokens(input_ids)
+        B, T = x.shape[:2]
+        if use_cache is None:
+            use_cache = past_key_values is not None or not self.training
+        cache = past_key_values
+        if use_cache and cache is None:
+            cache = self.new_cache()
+        if cache is not None and not isinstance(cache, LawcatCache):
+            raise TypeError(f"past_key_values must be a LawcatCache, got {type(cache).__name__}")
+        mask = None
+        if attention_mask is not None:
+            if attention_mask.dim() != 2:
+                raise ValueError("LawcatForCausalLM takes a 2-D attention_mask [batch, tokens] (1 = token, 0 = pad)")
+            am = attention_mask[:, -T:]
+            mask = None if bool(am.all()) else am
+        position_embeddings = self._rope(x, mask, cache) if self.config.use_rope else None
+
+        for i, layer in enumerate(self.model.layers):
+            state = cache.layers[i] if cache is not None else None
+            if self.gradient_checkpointing and self.training:
+                x, new_state = torch.utils.checkpoint.checkpoint(layer, x, mask, state, position_embeddings,
+                                                                 use_reentrant=False)
+            else:
+                x, new_state = layer(x, mask, state, position_embeddings)
+            if cache is not None:
+                cache.layers[i] = new_state
+        if cache is not None:
+            cache.seen_tokens += T
+
+        x = self.model.norm(x)
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) and logits_to_keep else slice(None)
+        logits = self.lm_head(x[:, keep])
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                                   labels[:, 1:].reshape(-1).to(logits.device), ignore_index=-100)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=cache if use_cache else None)
+
+    def _rope(self, x, mask, cache):
+        """cos/sin for the RoPE ablation; positions count real tokens only, so padding does not shift them."""
+        B, T = x.shape[:2]
+        start = cache.positions if cache is not None and cache.positions is not None else \
+            torch.zeros(B, dtype=torch.long, device=x.device)
+        real = torch.ones(B, T, dtype=torch.long, device=x.device) if mask is None else mask.long()
+        pos = (start[:, None] + real.cumsum(1) - 1).clamp_min(0)
+        if cache is not None:
+            cache.positions = start + real.sum(1)
+        return self.model.rotary_emb(x, pos)
+
+    # ---- generation --------------------------------------------------------------------------------------
+    def _prepare_cache_for_generation(self, generation_config, model_kwargs, *args, **kwargs):
+        if model_kwargs.get("past_key_values") is None and generation_config.use_cache is not False:
+            model_kwargs["past_key_values"] = self.new_cache()
+
+    @torch.no_grad()
+    def prefill(self, input_ids, attention_mask=None, chunk_size: int = 8192, cache: LawcatCache | None = None):
+        """Run a prompt of any length in chunks through the recurrent cache: memory independent of its length.
+
+        Returns (logits of the last position [B, vocab], cache), ready for decoding.
+        """
+        cache = cache or self.new_cache()
+        logits = None
+        for s in range(0, input_ids.shape[1], chunk_size):
+            am = None if attention_mask is None else attention_mask[:, : s + chunk_size]
+            out = self(input_ids=input_ids[:, s:s + chunk_size], attention_mask=am, past_key_values=cache,
+                       use_cache=True, logits_to_keep=1)
+            logits = out.logits[:, -1]
+        return logits, cache
+
+    # ---- persistence (see checkpoint.py) -----------------------------------------------------------------
+    def save_pretrained(self, save_directory, tokenizer=None, merged: bool = False, **kwargs):
+        """Write config, tokenizer and the non-teacher tensors (or everything, merged=True), atomically."""
+        from .checkpoint import save_student
+
+        return save_student(self, save_directory, tokenizer=tokenizer, merged=merged)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, teacher=None, device=None, dtype=None, **kwargs):
+        """Load a run directory; the teacher is re-loaded from its recorded source unless one is passed."""
+        from .checkpoint import load_student
+
+        return load_student(pretrained_model_name_or_path, teacher=teacher, device=device, dtype=dtype)

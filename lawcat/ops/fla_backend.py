@@ -1,0 +1,37 @@
+"""The fast CUDA path through fla's Triton kernels (package `fla-core`, pinned in the `cuda` extra).
+
+Imported only when tensors live on a CUDA device, so CPU installs never need fla. The normalizer rides along as
+a ones column on v (V + 1 wide): one kernel call gives numerator and denominator (method.md, Eq. 8).
+"""
+from __future__ import annotations
+
+import functools
+
+
+@functools.lru_cache(maxsize=1)
+def _fla():
+    try:
+        from fla.ops.gla import chunk_gla, fused_recurrent_gla
+    except ImportError as e:  # one clear sentence, with the fix
+        raise ImportError(
+            "lawcat's CUDA path needs fla-core: install it with `pip install 'lawcat[cuda]'` "
+            "(or `pip install fla-core==0.6.0`), or run on CPU tensors to use the reference ops."
+        ) from e
+    return chunk_gla, fused_recurrent_gla
+
+
+def gla_chunk_fla(q, k, v_aug, g, scale: float, initial_state=None):
+    chunk_gla, _ = _fla()
+    if initial_state is not None:
+        initial_state = initial_state.float()  # fla asserts an fp32 state
+    out, state = chunk_gla(q, k, v_aug, g, scale=scale, initial_state=initial_state, output_final_state=True)
+    return out, state
+
+
+def gla_step_fla(q, k, v_aug, g, scale: float, state):
+    _, fused_recurrent_gla = _fla()
+    if state is not None:
+        state = state.float()
+    # The gate keyword is `gk` here (it is `g` in chunk_gla); fla-notes.md pitfall.
+    out, state = fused_recurrent_gla(q, k, v_aug, gk=g, scale=scale, initial_state=state, output_final_state=True)
+    return out, state

@@ -1,0 +1,49 @@
+"""Normalized gated linear attention (method.md Eq. 8): the entry point the layers call.
+
+`gla_augmented` returns the V + 1 wide output (numerator columns, then the denominator) and the new state, so
+callers that mix in other terms (the sliding window) can combine before dividing; `normalized_gla` divides.
+The backend is chosen by device: fla's Triton kernels on CUDA, the plain-PyTorch reference elsewhere.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import gla_reference as ref
+
+BACKENDS = ("auto", "reference", "recurrent", "fla")
+
+
+def _pick(backend: str, x: torch.Tensor) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown GLA backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "auto":
+        return "fla" if x.is_cuda else "reference"
+    return backend
+
+
+def gla_augmented(q, k, v_aug, g, scale: float = 1.0, initial_state=None, backend: str = "auto",
+                  chunk_size: int = 64):
+    """(out_aug [B,T,H,V+1], final_state [B,H,K,V+1] fp32). One token uses the recurrent step kernel."""
+    which = _pick(backend, q)
+    T = q.shape[1]
+    if which == "fla":
+        from . import fla_backend
+        if T == 1:
+            return fla_backend.gla_step_fla(q, k, v_aug, g, scale, initial_state)
+        return fla_backend.gla_chunk_fla(q, k, v_aug, g, scale, initial_state)
+    if which == "recurrent" or T == 1:
+        out, state = ref.gla_recurrent(q, k, v_aug, g, scale, initial_state)
+    else:
+        out, state = ref.gla_chunked(q, k, v_aug, g, scale, initial_state, chunk_size)
+    return out.to(v_aug.dtype), state
+
+
+def normalized_gla(q, k, v, g, scale: float = 1.0, initial_state=None, eps: float = 1e-6,
+                   normalize: bool = True, backend: str = "auto", chunk_size: int = 64):
+    """Eq. 8: out_t = (q_t S_t) / (q_t . z_t + eps). Returns (out [B,T,H,V], final_state [B,H,K,V+1]).
+
+    With normalize=False the ones column is still carried (so the state layout never changes) and ignored.
+    """
+    out_aug, state = gla_augmented(q, k, ref.augment_ones(v), g, scale, initial_state, backend, chunk_size)
+    out = ref.normalize(out_aug, eps) if normalize else out_aug[..., :-1]
+    return out.to(v.dtype), state

@@ -1,0 +1,106 @@
+"""Plain-PyTorch gated linear attention with the normalizer carried in the state.
+
+Everything here is differentiable, runs on any device and needs no extra package. It is the reference the
+fast CUDA path is tested against and the path used on CPU.
+
+Convention (shared by every op in lawcat.ops):
+  q, k, g : [B, T, H, K]     v : [B, T, H, V]      g is the log forget gate (<= 0) per key dimension
+  state   : [B, H, K, V + 1] float32; the last column is the normalizer z, i.e. the same recurrence run on a
+            value column of ones (method.md, Eq. 8: the gate does not depend on the value index, so z is exact).
+
+Recurrence:  S_t = diag(exp g_t) S_{t-1} + k_t^T [v_t, 1],   out_t = scale * q_t S_t   (width V + 1).
+The caller divides the first V columns by the last one (see `normalize`).
+"""
+from __future__ import annotations
+
+import torch
+
+# Elements of the [chunk, chunk, K] decay tensor processed at once; bounds the memory of the parallel part.
+_PAIRWISE_BUDGET = 1 << 24
+
+
+def augment_ones(v: torch.Tensor) -> torch.Tensor:
+    """[..., V] -> [..., V + 1] with a trailing column of ones (the normalizer's value)."""
+    return torch.cat([v, v.new_ones(*v.shape[:-1], 1)], dim=-1)
+
+
+def normalize(out_aug: torch.Tensor, eps: float) -> torch.Tensor:
+    """Split the augmented output into numerator and denominator and divide (Eq. 8)."""
+    return out_aug[..., :-1] / (out_aug[..., -1:] + eps)
+
+
+def _initial(state, B, H, K, Vp1, device):
+    if state is None:
+        return torch.zeros(B, H, K, Vp1, device=device, dtype=torch.float32)
+    if state.shape != (B, H, K, Vp1):
+        raise ValueError(f"initial_state has shape {tuple(state.shape)}, expected {(B, H, K, Vp1)}")
+    return state
+
+
+def gla_recurrent(q, k, v_aug, g, scale: float, initial_state=None):
+    """Token-by-token recurrence. Returns (out_aug [B,T,H,V+1], final_state). Slow; for tests and decoding."""
+    B, T, H, K = q.shape
+    work = torch.promote_types(q.dtype, torch.float32)
+    S = _initial(initial_state, B, H, K, v_aug.shape[-1], q.device).to(work)
+    q, k, v_aug, g = (x.to(work) for x in (q, k, v_aug, g))
+    outs = []
+    for t in range(T):
+        S = S * g[:, t].exp().unsqueeze(-1) + k[:, t].unsqueeze(-1) * v_aug[:, t].unsqueeze(-2)
+        outs.append(torch.einsum("bhk,bhkv->bhv", q[:, t] * scale, S))
+    out = torch.stack(outs, dim=1) if outs else v_aug.new_zeros(B, 0, H, v_aug.shape[-1])
+    return out, S.float() if work == torch.float32 else S
+
+
+def gla_step(q, k, v_aug, g, scale: float, state):
+    """One decoding step (T == 1) that updates and returns the state; same maths as gla_recurrent."""
+    return gla_recurrent(q, k, v_aug, g, scale, state)
+
+
+def gla_chunked(q, k, v_aug, g, scale: float, initial_state=None, chunk_size: int = 64):
+    """Chunk-parallel form: parallel inside chunks, recurrent across them; memory linear in T.
+
+    Numerically safe for any g <= 0: every exponential taken is of a non-positive number, because within a
+    chunk the decay between positions i >= j is exp(G_i - G_j) with G the inclusive cumulative sum of g.
+    """
+    B, T, H, K = q.shape
+    Vp1 = v_aug.shape[-1]
+    work = torch.promote_types(q.dtype, torch.float32)
+    S = _initial(initial_state, B, H, K, Vp1, q.device).to(work)
+    if T == 0:
+        return v_aug.new_zeros(B, 0, H, Vp1).to(work), S
+    C = max(1, min(chunk_size, T))
+    pad = (-T) % C
+    # [B, H, N, C, *] layout; padded positions have k = v = g = 0, so they neither feed nor decay the state.
+    def chunks(x):
+        x = x.to(work).transpose(1, 2)
+        if pad:
+            x = torch.nn.functional.pad(x, (0, 0, 0, pad))
+        return x.reshape(B, H, -1, C, x.shape[-1])
+
+    qc, kc, vc, gc = chunks(q * scale), chunks(k), chunks(v_aug), chunks(g)
+    N = qc.shape[2]
+    G = gc.cumsum(dim=3)                                  # inclusive cumulative log decay inside each chunk
+    G_last = G[:, :, :, -1:, :]                           # decay over the whole chunk
+    # Contribution of each chunk to the state it hands on: sum_j exp(G_C - G_j) k_j^T v_j.
+    k_to_end = kc * (G_last - G).exp()
+    local_states = torch.einsum("bhnck,bhncv->bhnkv", k_to_end, vc)
+    chunk_decay = G_last.squeeze(3).exp()                 # [B, H, N, K]
+    # Sequential scan over chunks: only small [K, V+1] updates, so the Python loop is cheap.
+    starts = []
+    for n in range(N):
+        starts.append(S)
+        S = S * chunk_decay[:, :, n].unsqueeze(-1) + local_states[:, :, n]
+    S_start = torch.stack(starts, dim=2)                  # state entering each chunk
+    out = torch.einsum("bhnck,bhnkv->bhncv", qc * G.exp(), S_start)
+    # Intra-chunk part: A_ij = sum_k q_ik k_jk exp(G_ik - G_jk) for j <= i, in groups of chunks to bound memory.
+    causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
+    group = max(1, _PAIRWISE_BUDGET // max(1, B * H * C * C * K))
+    intra = []
+    for s in range(0, N, group):
+        Gs = G[:, :, s:s + group]
+        diff = (Gs.unsqueeze(4) - Gs.unsqueeze(3)).masked_fill(~causal[:, :, None], float("-inf"))
+        A = torch.einsum("bhnik,bhnjk,bhnijk->bhnij", qc[:, :, s:s + group], kc[:, :, s:s + group], diff.exp())
+        intra.append(torch.einsum("bhnij,bhnjv->bhniv", A, vc[:, :, s:s + group]))
+    out = out + torch.cat(intra, dim=2)
+    out = out.reshape(B, H, N * C, Vp1)[:, :, :T].transpose(1, 2)
+    return out, S
