@@ -1,0 +1,491 @@
+"""Result records, the ``results.json`` file, and aggregation.
+
+Conventions (one for every task, passkey included):
+
+* A record's ``score`` is the per-sample score in **[0, 1]** as returned by
+  :func:`lawcat.eval.scoring.score` (1/0 for passkey and BABILong, a fraction for RULER with
+  several needles).
+* Every aggregate (:class:`Cell`, tables, plots) is **accuracy in percent, 0..100**: the mean
+  of the per-sample scores x 100, as RULER and BABILong report. (The LAWCAT paper prints
+  passkey as 0..1 in Table 2; multiply by 100 to compare.)
+* ``length`` is the requested length bucket in tokens (the column a table shows), and
+  ``n_tokens`` the measured prompt length; a cell also reports the mean ``n_tokens``.
+
+File format (``results.json``, UTF-8 JSON, written atomically)::
+
+    {"format": "lawcat-results", "version": 1,
+     "run": {"model": ..., "task": ..., "seed": ..., "settings": {...},
+             "machine": {...}, "date": "2026-...Z"},
+     "summary": {"<model>": {"<task>": {"<length>": {"score": .., "n": .., "mean_tokens": ..}}}},
+     "records": [{"task": .., "model": .., "length": .., "n_tokens": .., "depth": ..,
+                  "answer": .., "output": .., "score": .., "meta": {...}}, ...]}
+
+``summary`` is a convenience for people reading the file; :func:`read_results` ignores it and
+recomputes everything from ``records``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lawcat.eval.scoring import score as _score
+from lawcat.eval.scoring import score_sample as _score_sample
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "RESULTS_FILENAME",
+    "ResultsError",
+    "ResultRecord",
+    "RunInfo",
+    "Results",
+    "Cell",
+    "DepthTable",
+    "machine_info",
+    "write_results",
+    "read_results",
+    "resolve_results_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "accuracy_by_length",
+    "accuracy_by_length_depth",
+    "summarize",
+    "models_of",
+    "tasks_of",
+    "format_length",
+    "format_score",
+]
+
+FORMAT = "lawcat-results"
+FORMAT_VERSION = 1
+RESULTS_FILENAME = "results.json"
+
+
+class ResultsError(ValueError):
+    """A results file is missing, unreadable, or not a lawcat results file."""
+
+
+class ResultsNotFoundError(ResultsError, FileNotFoundError):
+    """No results file where one was expected."""
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@dataclass
+class ResultRecord:
+    """One evaluated sample: what was asked, what the model said, and its score in [0, 1]."""
+
+    task: str
+    model: str
+    length: int
+    n_tokens: int
+    depth: float | None
+    answer: Any  # str for every current task; a list of str for multi-needle RULER
+    output: str
+    score: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_sample(
+        cls, sample: Any, model: str, output: str, score: float | None = None, **meta: Any
+    ) -> ResultRecord:
+        """Build a record from a ``TaskSample`` and the model's continuation; scores it with the
+        task's own rule unless ``score`` is given. ``meta`` merges over ``sample.meta``."""
+        if score is None:
+            score = _score_sample(sample, output)
+        return cls(
+            task=sample.task,
+            model=model,
+            length=int(sample.length),
+            n_tokens=int(sample.n_tokens),
+            depth=None if sample.depth is None else float(sample.depth),
+            answer=sample.answer,
+            output=output,
+            score=float(score),
+            meta={**dict(getattr(sample, "meta", None) or {}), **meta},
+        )
+
+    def rescored(self, question: str | None = None) -> float:
+        """The score this record's output gets under the current scoring rules."""
+        return _score(self.task, self.output, self.answer, question or self.meta.get("question"))
+
+
+_RECORD_FIELDS = [f.name for f in fields(ResultRecord)]
+_REQUIRED_RECORD_FIELDS = [n for n in _RECORD_FIELDS if n != "meta"]
+
+
+@dataclass
+class RunInfo:
+    """What produced a results file: enough to reproduce the run and to label its plots."""
+
+    model: str
+    task: str | list[str]
+    seed: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=lambda: machine_info())
+    date: str | None = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunInfo:
+        known = {f.name for f in fields(cls)}
+        if "model" not in d or "task" not in d:
+            raise ResultsError("run info needs at least 'model' and 'task'")
+        kwargs = {k: v for k, v in d.items() if k in known}
+        # A file without these says nothing about them: do not invent "now" or this machine.
+        kwargs.setdefault("machine", {})
+        kwargs.setdefault("date", None)
+        extra = {k: v for k, v in d.items() if k not in known}
+        info = cls(**kwargs)
+        if extra:  # keep unknown keys rather than silently dropping them
+            info.settings = {**info.settings, **{f"run.{k}": v for k, v in extra.items()}}
+        return info
+
+
+def machine_info() -> dict[str, Any]:
+    """A short description of the machine, for the record (no identifiers beyond hardware)."""
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    torch = sys.modules.get("torch")  # only if the caller already imported it: keep this cheap
+    if torch is not None:
+        info["torch"] = getattr(torch, "__version__", None)
+        try:
+            if torch.cuda.is_available():
+                info["cuda_device"] = torch.cuda.get_device_name(0)
+        except Exception:  # a broken CUDA setup must not stop us writing results
+            pass
+    return info
+
+
+@dataclass
+class Results:
+    """A read (or about-to-be-written) results file."""
+
+    run: RunInfo
+    records: list[ResultRecord]
+    path: Path | None = None
+
+    @property
+    def models(self) -> list[str]:
+        return models_of(self.records)
+
+    @property
+    def tasks(self) -> list[str]:
+        return tasks_of(self.records)
+
+
+# ----------------------------------------------------------------------------- atomic files
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a
+    partial one: temp file in the same directory, fsync, ``os.replace``, fsync the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable; not possible on every platform
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- read / write
+
+
+def resolve_results_path(path: str | os.PathLike) -> Path:
+    """``path`` itself if it names a ``.json`` file, else ``path / results.json``."""
+    path = Path(path)
+    return path if path.suffix == ".json" and not path.is_dir() else path / RESULTS_FILENAME
+
+
+def _jsonable(x: Any) -> Any:
+    """JSON-safe copy: tuples -> lists, numpy/torch scalars -> Python, NaN -> None, rest -> str."""
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item") and callable(x.item):  # numpy / torch scalars
+        try:
+            return _jsonable(x.item())
+        except (TypeError, ValueError):
+            pass
+    if isinstance(x, os.PathLike):
+        return os.fspath(x)
+    return str(x)
+
+
+def write_results(
+    path: str | os.PathLike,
+    records: Iterable[ResultRecord],
+    run_info: RunInfo | Mapping[str, Any],
+) -> Path:
+    """Write ``results.json`` atomically and return its path.
+
+    ``path`` is a run/output directory (the file goes to ``path/results.json``) or a path ending
+    in ``.json``. ``run_info`` is a :class:`RunInfo` or a dict with at least model and task.
+    """
+    records = list(records)
+    for i, r in enumerate(records):
+        if not isinstance(r, ResultRecord):
+            raise TypeError(f"record {i} is a {type(r).__name__}, expected ResultRecord")
+        if not (0.0 <= r.score <= 1.0):
+            raise ValueError(f"record {i} has score {r.score}; scores are per sample in [0, 1]")
+    run = run_info if isinstance(run_info, RunInfo) else RunInfo.from_dict(run_info)
+    doc = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "run": _jsonable(asdict(run)),
+        "summary": _jsonable(_summary_dict(records)),
+        "records": [_jsonable(asdict(r)) for r in records],
+    }
+    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    return atomic_write_text(resolve_results_path(path), text)
+
+
+def read_results(path: str | os.PathLike) -> Results:
+    """Read a results file written by :func:`write_results` (a directory or the file itself).
+
+    Raises :class:`ResultsError` (a ValueError; :class:`ResultsNotFoundError` is also a
+    FileNotFoundError) with one sentence saying what is wrong and what to do.
+    """
+    file = resolve_results_path(path)
+    if not file.is_file():
+        raise ResultsNotFoundError(
+            f"no results file at {file}: pass a run directory containing {RESULTS_FILENAME} "
+            f"or the path of a results .json file (run `lawcat eval ... --out DIR` to make one)"
+        )
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsError(
+            f"{file} is not valid JSON ({e}); it is truncated or corrupt: re-run the evaluation"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ResultsError(
+            f"{file} is not a lawcat results file (missing \"format\": \"{FORMAT}\"); "
+            f"pass a results.json written by `lawcat eval`"
+        )
+    version = doc.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ResultsError(
+            f"{file} has results format version {version!r}, this lawcat reads versions up to "
+            f"{FORMAT_VERSION}: upgrade lawcat"
+        )
+    if not isinstance(doc.get("run"), dict) or not isinstance(doc.get("records"), list):
+        raise ResultsError(f"{file} lacks its 'run' or 'records' section; it is corrupt: re-run the evaluation")
+    try:
+        run = RunInfo.from_dict(doc["run"])
+    except (ResultsError, TypeError) as e:
+        raise ResultsError(f"{file}: bad run info ({e})") from None
+    records = []
+    for i, d in enumerate(doc["records"]):
+        missing = [k for k in _REQUIRED_RECORD_FIELDS if not isinstance(d, dict) or k not in d]
+        if missing:
+            raise ResultsError(f"{file}: record {i} lacks {', '.join(missing)}; the file is corrupt")
+        try:
+            records.append(
+                ResultRecord(
+                    task=str(d["task"]),
+                    model=str(d["model"]),
+                    length=int(d["length"]),
+                    n_tokens=int(d["n_tokens"]),
+                    depth=None if d["depth"] is None else float(d["depth"]),
+                    answer=d["answer"],
+                    output=str(d["output"]),
+                    score=float(d["score"]),
+                    meta=dict(d.get("meta") or {}),
+                )
+            )
+        except (TypeError, ValueError) as e:
+            raise ResultsError(f"{file}: record {i} has a bad value ({e}); the file is corrupt") from None
+    return Results(run=run, records=records, path=file)
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+@dataclass(frozen=True)
+class Cell:
+    """An aggregate over ``n`` samples: ``score`` is accuracy in percent (0..100)."""
+
+    score: float
+    n: int
+    mean_tokens: float | None = None
+
+
+def _cell(recs: Sequence[ResultRecord]) -> Cell:
+    n = len(recs)
+    tokens = [r.n_tokens for r in recs if r.n_tokens is not None]
+    return Cell(
+        score=100.0 * sum(r.score for r in recs) / n,
+        n=n,
+        mean_tokens=sum(tokens) / len(tokens) if tokens else None,
+    )
+
+
+def _select(records: Iterable[ResultRecord], task: str | None, model: str | None) -> list[ResultRecord]:
+    return [r for r in records if (task is None or r.task == task) and (model is None or r.model == model)]
+
+
+def models_of(records: Iterable[ResultRecord]) -> list[str]:
+    """Model names in order of first appearance."""
+    return list(dict.fromkeys(r.model for r in records))
+
+
+def tasks_of(records: Iterable[ResultRecord]) -> list[str]:
+    """Task names in order of first appearance."""
+    return list(dict.fromkeys(r.task for r in records))
+
+
+def accuracy_by_length(
+    records: Iterable[ResultRecord], *, task: str | None = None, model: str | None = None
+) -> dict[int, Cell]:
+    """``{length: Cell}`` sorted by length, over the records of ``task``/``model`` (None = all).
+
+    Mixing tasks or models in one call averages them together; pass both to get one curve.
+    """
+    groups: dict[int, list[ResultRecord]] = defaultdict(list)
+    for r in _select(records, task, model):
+        groups[r.length].append(r)
+    return {length: _cell(groups[length]) for length in sorted(groups)}
+
+
+@dataclass
+class DepthTable:
+    """Accuracy on a length x depth grid.
+
+    ``depths`` are the row keys (ascending): the exact depths when there are few of them,
+    otherwise the centres of equal-width depth bins; ``labels`` are their display names.
+    """
+
+    lengths: list[int]
+    depths: list[float]
+    labels: list[str]
+    cells: dict[tuple[int, float], Cell]
+
+    def __bool__(self) -> bool:
+        return bool(self.cells)
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0f}%" if float(x).is_integer() else f"{x:.1f}%"
+
+
+def accuracy_by_length_depth(
+    records: Iterable[ResultRecord],
+    *,
+    task: str | None = None,
+    model: str | None = None,
+    max_depths: int = 11,
+    n_bins: int = 10,
+) -> DepthTable:
+    """Accuracy per (length, depth) with counts. Records without a depth are left out.
+
+    If there are at most ``max_depths`` distinct depths (a fixed depth grid) each is its own row;
+    otherwise (uniformly drawn depths, RULER's 40-point grid) depths in percent are put into
+    ``n_bins`` equal bins over [0, 100], labelled by their range, keyed by their centre.
+    """
+    recs = [r for r in _select(records, task, model) if r.depth is not None]
+    distinct = sorted({float(r.depth) for r in recs})
+    if len(distinct) <= max_depths:
+        key_of = {d: d for d in distinct}
+        depths = distinct
+        labels = [_pct(d) for d in distinct]
+    else:
+        width = 100.0 / n_bins
+
+        def bin_of(d: float) -> int:
+            return min(max(int(d // width), 0), n_bins - 1)  # 100% falls into the last bin
+
+        used = sorted({bin_of(d) for d in distinct})
+        key_of = {d: (bin_of(d) + 0.5) * width for d in distinct}
+        depths = [(b + 0.5) * width for b in used]
+        labels = [f"{b * width:.0f}–{(b + 1) * width:.0f}%" for b in used]
+    groups: dict[tuple[int, float], list[ResultRecord]] = defaultdict(list)
+    for r in recs:
+        groups[(r.length, key_of[float(r.depth)])].append(r)
+    lengths = sorted({r.length for r in recs})
+    return DepthTable(lengths=lengths, depths=depths, labels=labels, cells={k: _cell(v) for k, v in groups.items()})
+
+
+def summarize(records: Iterable[ResultRecord]) -> dict[str, dict[str, dict[int, Cell]]]:
+    """``{model: {task: {length: Cell}}}`` for every model and task present."""
+    records = list(records)
+    return {
+        m: {t: accuracy_by_length(records, task=t, model=m) for t in tasks_of(_select(records, None, m))}
+        for m in models_of(records)
+    }
+
+
+def _summary_dict(records: Sequence[ResultRecord]) -> dict[str, Any]:
+    return {
+        m: {t: {str(length): asdict(c) for length, c in by_len.items()} for t, by_len in per_task.items()}
+        for m, per_task in summarize(records).items()
+    }
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def format_length(length: int) -> str:
+    """Column label for a length bucket: 1024 -> "1K", 32768 -> "32K"; multiples of 1000
+    (BABILong's and LongLoRA's buckets) use a small k, as BABILong names them: 1000 -> "1k",
+    0 -> "0k". So 8000 and 8192 stay distinguishable in one table."""
+    length = int(length)
+    if length == 0:
+        return "0k"
+    if length % 1024 == 0:
+        return f"{length // 1024}K"
+    if length % 1000 == 0:
+        return f"{length // 1000}k"
+    if length >= 1024:
+        return f"{length / 1024:.1f}K"
+    return str(length)
+
+
+def format_score(score: float | None) -> str:
+    """Percent with at most one decimal, no trailing ".0": 100 -> "100", 97.4 -> "97.4"."""
+    if score is None or (isinstance(score, float) and math.isnan(score)):
+        return ""
+    s = f"{score:.1f}"
+    return s[:-2] if s.endswith(".0") else s
