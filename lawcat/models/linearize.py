@@ -54,4 +54,5 @@ def linearize(teacher, config: LawcatConfig | None = None, fingerprint: str | No
     for p in student.lawcat_parameters():
         p.data = p.data.to(device)
     student.generation_config = copy.deepcopy(teacher.generation_config)
+    student.tokenizer = getattr(teacher, "lawcat_tokenizer", None)
     return student

@@ -97,7 +97,7 @@ def resolve_source(src: str) -> tuple[str, Path, str | None]:
 
 
 def load_teacher(src: str = "default", dtype: torch.dtype | None = None, device: str | torch.device | None = None):
-    """Load a teacher and its tokenizer. The model carries `lawcat_source` and `lawcat_file_sha256` attributes."""
+    """Load a teacher and its tokenizer. The model carries `lawcat_source`, `lawcat_file_sha256`, `lawcat_tokenizer`."""
     source, path, sha = resolve_source(src)
     if sha is not None:  # GGUF: go through the converted cache
         folder = cache_root() / "teachers" / sha[:16]
@@ -115,4 +115,5 @@ def load_teacher(src: str = "default", dtype: torch.dtype | None = None, device:
         model.to(device)
     model.eval()
     model.lawcat_source, model.lawcat_file_sha256 = source, sha
+    model.lawcat_tokenizer = tokenizer  # linearize() hands it to the student, so save_pretrained writes it
     return model, tokenizer

@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny random teachers of every supported family (no downloads)."""
+import pytest
+import torch
+from transformers import (AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config)
+
+FAMILY_CONFIGS = {
+    "llama": lambda: LlamaConfig(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                                 tie_word_embeddings=True),
+    "mistral": lambda: MistralConfig(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=512,
+                                     sliding_window=None),
+    "qwen2": lambda: Qwen2Config(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512),
+    "qwen3": lambda: Qwen3Config(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                 max_position_embeddings=512),
+}
+
+
+def make_teacher(family: str, seed: int = 0):
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(FAMILY_CONFIGS[family]()).eval()
+    # Random init gives near-zero biases; make Qwen2's qkv bias matter so the test sees it.
+    for layer in model.model.layers:
+        for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+            if proj.bias is not None:
+                torch.nn.init.normal_(proj.bias, std=0.5)
+    return model
+
+
+@pytest.fixture(params=list(FAMILY_CONFIGS))
+def family(request):
+    return request.param
+
+
+@pytest.fixture
+def tiny_teacher():
+    return make_teacher("llama")
+
+
+def make_tokenizer(vocab_size: int = 97):
+    """A word-level tokenizer built in memory: ids 0..vocab_size-1, '<pad>'=0, '<unk>'=1, '<s>'=2, '</s>'=3."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "<unk>": 1, "<s>": 2, "</s>": 3}
+    vocab.update({f"w{i}": i for i in range(4, vocab_size)})
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
+                                   eos_token="</s>")
+
+
+@pytest.fixture
+def teacher_dir(tmp_path):
+    """A tiny Llama teacher saved as a Hugging Face directory (weights + tokenizer)."""
+    path = tmp_path / "teacher"
+    make_teacher("llama").save_pretrained(path)
+    make_tokenizer().save_pretrained(path)
+    return path

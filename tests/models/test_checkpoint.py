@@ -1,0 +1,134 @@
+"""Save / load: small files, bit-exact round trips, the right teacher only, damage refused, nothing lost."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lawcat import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
+from lawcat.models import CheckpointError, TeacherMismatchError
+from lawcat.models import checkpoint as ckpt
+from tests.conftest import make_teacher
+
+
+def _trained_student(teacher, **kw):
+    student = linearize(teacher, LawcatConfig(chunk_size=8, **kw))
+    with torch.no_grad():
+        for p in student.lawcat_parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return student.eval()
+
+
+def test_round_trip_from_recorded_teacher_is_bit_exact(teacher_dir, tmp_path):
+    teacher, tok = load_teacher(str(teacher_dir))
+    student = _trained_student(teacher)
+    out = tmp_path / "run"
+    student.save_pretrained(out)
+    saved = load_file(out / "model.safetensors")
+    assert set(saved) == {n for n, _ in student.named_parameters()} - student.teacher_param_names
+    assert json.loads((out / "config.json").read_text())["teacher_source"] == str(teacher_dir.resolve())
+    assert (out / "tokenizer_config.json").is_file()
+    loaded = LawcatForCausalLM.from_pretrained(out)        # the teacher comes from the recorded source
+    for (n1, p1), (n2, p2) in zip(student.state_dict().items(), loaded.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2), n1
+    ids = torch.randint(0, 97, (2, 15))
+    with torch.no_grad():
+        assert torch.equal(student(ids).logits, loaded(ids).logits)
+    assert loaded.tokenizer is not None and loaded.tokenizer("w5 w6").input_ids == tok("w5 w6").input_ids
+
+
+def test_teacher_object_passed_in_and_wrong_teacher_refused(tmp_path):
+    teacher = make_teacher("qwen2", seed=0)
+    student = _trained_student(teacher)
+    student.save_pretrained(tmp_path / "run")
+    loaded = LawcatForCausalLM.from_pretrained(tmp_path / "run", teacher=make_teacher("qwen2", seed=0))
+    ids = torch.randint(0, 97, (1, 9))
+    with torch.no_grad():
+        assert torch.equal(student(ids).logits, loaded(ids).logits)
+    with pytest.raises(TeacherMismatchError, match="different teacher"):
+        LawcatForCausalLM.from_pretrained(tmp_path / "run", teacher=make_teacher("qwen2", seed=1))
+
+
+def test_fingerprint_ignores_dtype():
+    teacher = make_teacher("llama")
+    student = _trained_student(teacher)
+    from lawcat.models.fingerprint import teacher_fingerprint
+    assert teacher_fingerprint(teacher.to(torch.bfloat16)) == student.config.teacher_fingerprint
+
+
+def test_merged_export_needs_no_teacher(tmp_path):
+    student = _trained_student(make_teacher("mistral"), window_size=4)
+    student.save_pretrained(tmp_path / "merged", merged=True)
+    loaded = LawcatForCausalLM.from_pretrained(tmp_path / "merged")
+    ids = torch.randint(0, 97, (1, 12))
+    with torch.no_grad():
+        assert torch.equal(student(ids).logits, loaded(ids).logits)
+
+
+def test_auto_classes_know_lawcat(tmp_path):
+    from transformers import AutoConfig, AutoModelForCausalLM
+    student = _trained_student(make_teacher("llama"))
+    student.save_pretrained(tmp_path / "m", merged=True)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path / "m"), LawcatConfig)
+    assert isinstance(AutoModelForCausalLM.from_pretrained(tmp_path / "m"), LawcatForCausalLM)
+
+
+def _tensor_region_offset(path):
+    import struct
+    with open(path, "rb") as f:
+        return 8 + struct.unpack("<Q", f.read(8))[0]
+
+
+def test_corrupt_and_truncated_files_refused(tmp_path):
+    teacher = make_teacher("llama")
+    student = _trained_student(teacher)
+    run = tmp_path / "run"
+    student.save_pretrained(run)
+    weights = run / "model.safetensors"
+    good = weights.read_bytes()
+    flipped = bytearray(good)
+    flipped[_tensor_region_offset(weights) + 10] ^= 0xFF
+    weights.write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        LawcatForCausalLM.from_pretrained(run, teacher=teacher)
+    weights.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        LawcatForCausalLM.from_pretrained(run, teacher=teacher)
+    weights.write_bytes(good)
+    (run / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="config.json is corrupt"):
+        LawcatForCausalLM.from_pretrained(run, teacher=teacher)
+    with pytest.raises(CheckpointError, match="not a directory"):
+        LawcatForCausalLM.from_pretrained(tmp_path / "nowhere", teacher=teacher)
+
+
+def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    teacher = make_teacher("llama")
+    first = _trained_student(teacher)
+    run = tmp_path / "run"
+    first.save_pretrained(run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(ckpt, "save_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        _trained_student(teacher).save_pretrained(run)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    monkeypatch.undo()
+    loaded = LawcatForCausalLM.from_pretrained(run, teacher=teacher)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_checkpoint_with_unexpected_tensor_refused(tmp_path):
+    teacher = make_teacher("llama")
+    student = _trained_student(teacher)
+    student.save_pretrained(tmp_path / "run")
+    other = _trained_student(make_teacher("llama"), use_conv=False)
+    # Same teacher, different layer layout: the stored conv tensors have nowhere to go.
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    cfg["use_conv"] = False
+    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="does not fit"):
+        LawcatForCausalLM.from_pretrained(tmp_path / "run", teacher=teacher)
+    assert other is not None
