@@ -1,0 +1,157 @@
+"""The `lawcat` command: one entry point, one subcommand per job.
+
+    lawcat linearize --teacher default --preset lawcat --out runs/fresh   # a student before any training
+    lawcat generate  runs/fresh --prompt "..."                            # recurrent decoding, O(1) state
+    lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
+    lawcat demo                                                           # the README's main job
+
+Errors a user can cause (bad paths, wrong teacher, corrupt files, unknown presets) print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _load_any(spec: str, dtype=None, device=None):
+    """(model, tokenizer) for a lawcat run directory, an HF directory, a .gguf file or 'default'."""
+    from pathlib import Path
+
+    from .models import LawcatForCausalLM, load_teacher
+
+    path = Path(spec)
+    if path.is_dir() and (path / "config.json").is_file() and '"model_type": "lawcat"' in (path / "config.json").read_text():
+        model = LawcatForCausalLM.from_pretrained(path, dtype=dtype, device=device)
+        return model, model.tokenizer
+    return load_teacher(spec, dtype=dtype, device=device)
+
+
+def cmd_linearize(args) -> int:
+    from .models import LawcatConfig, linearize, load_teacher
+
+    teacher, tokenizer = load_teacher(args.teacher)
+    student = linearize(teacher, LawcatConfig.from_preset(args.preset, gate_rank=args.gate_rank))
+    student.save_pretrained(args.out, merged=args.merged)
+    n_new = sum(p.numel() for p in student.lawcat_parameters())
+    print(f"linearized {args.teacher} with preset {args.preset}: {n_new:,} new parameters -> {args.out}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    import torch
+
+    model, tokenizer = _load_any(args.model)
+    if tokenizer is None:
+        raise SystemExit(f"error: {args.model} has no tokenizer files; save the student with its tokenizer")
+    prompt = open(args.prompt_file).read() if args.prompt_file else args.prompt
+    ids = tokenizer(prompt, return_tensors="pt")
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=args.max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    dt = time.perf_counter() - t0
+    text = tokenizer.decode(out[0, ids.input_ids.shape[1]:], skip_special_tokens=True)
+    print(text)
+    print(f"[{ids.input_ids.shape[1]} prompt tokens, {out.shape[1] - ids.input_ids.shape[1]} new, {dt:.1f} s]",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .eval.compare import run_compare
+
+    run_compare(args.paths, args.out)
+    print(f"wrote the comparison to {args.out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Linearize the default teacher and decode from it: what the core gives before any distillation."""
+    import torch
+
+    from .models import LawcatConfig, linearize, load_teacher
+
+    t0 = time.perf_counter()
+    teacher, tok = load_teacher("default")
+    print(f"teacher: SmolLM2-135M-Instruct ({sum(p.numel() for p in teacher.parameters()):,} parameters), "
+          f"loaded in {time.perf_counter() - t0:.1f} s")
+    student = linearize(teacher, LawcatConfig()).eval()
+    print(f"student: {sum(p.numel() for p in student.lawcat_parameters()):,} new LAWCAT parameters "
+          "(conv, shared Hedgehog map, rank-32 gate per layer)")
+    prompt = args.prompt
+    ids = tok(prompt, return_tensors="pt")
+    with torch.no_grad():
+        t_out = teacher.generate(**ids, max_new_tokens=20, do_sample=False)
+        t1 = time.perf_counter()
+        s_out = student.generate(**ids, max_new_tokens=20, do_sample=False)
+        dt = time.perf_counter() - t1
+        _, cache = student.prefill(tok(prompt * 40, return_tensors="pt").input_ids, chunk_size=256)
+    n = ids.input_ids.shape[1]
+    print(f"prompt: {prompt!r}")
+    print(f"teacher (softmax):          {tok.decode(t_out[0, n:], skip_special_tokens=True)!r}")
+    print(f"student (untrained LAWCAT): {tok.decode(s_out[0, n:], skip_special_tokens=True)!r}  [{dt:.1f} s]")
+    print(f"recurrent state after {cache.get_seq_length()} tokens: {cache.nbytes() / 2**20:.2f} MiB "
+          "(constant in context length)")
+    print("The untrained student is not yet the teacher: distillation (lawcat distill) trains it.")
+    if args.out:
+        student.save_pretrained(args.out)
+        print(f"saved the student to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models.config import PRESETS
+
+    p = argparse.ArgumentParser(prog="lawcat", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("linearize", help="swap a teacher's attention for LAWCAT and save the (untrained) student")
+    s.add_argument("--teacher", default="default", help="HF directory, .gguf file, or 'default'")
+    s.add_argument("--preset", default="lawcat", choices=sorted(PRESETS))
+    s.add_argument("--gate-rank", type=int, default=32)
+    s.add_argument("--merged", action="store_true", help="store every tensor (no teacher needed to load)")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_linearize)
+
+    s = sub.add_parser("generate", help="greedy generation from a student run dir or a teacher")
+    s.add_argument("model")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--prompt")
+    g.add_argument("--prompt-file")
+    s.add_argument("--max-new-tokens", type=int, default=64)
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("compare", help="one table and one chart per task across result files or run dirs")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("demo", help="the README's main job on the default teacher")
+    s.add_argument("--prompt", default="The grass is green. The sky is blue. The sun is")
+    s.add_argument("--out", default=None)
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    from .models.errors import LawcatError
+
+    args = build_parser().parse_args(argv)
+    from .eval.results import ResultsError
+
+    known: tuple = (LawcatError, ResultsError, FileNotFoundError)
+    try:
+        from .data.errors import DataError
+        known = known + (DataError,)
+    except ImportError:  # the data package is optional for the core commands
+        pass
+    try:
+        return args.func(args)
+    except known as e:  # user errors: one line, non-zero exit; tracebacks are for bugs
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
