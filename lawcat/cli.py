@@ -2,6 +2,7 @@
 
     lawcat linearize --teacher default --preset lawcat --out runs/fresh   # a student before any training
     lawcat generate  runs/fresh --prompt "..."                            # recurrent decoding, O(1) state
+    lawcat distill   --recipe recipes/passkey.yaml --teacher default --out runs/pk [stage1.lr=3e-3 ...]
     lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
     lawcat demo                                                           # the README's main job
 
@@ -55,6 +56,20 @@ def cmd_generate(args) -> int:
     print(text)
     print(f"[{ids.input_ids.shape[1]} prompt tokens, {out.shape[1] - ids.input_ids.shape[1]} new, {dt:.1f} s]",
           file=sys.stderr)
+    return 0
+
+
+def cmd_distill(args) -> int:
+    from .distill.recipe import load_recipe
+    from .distill.run import distill
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    summary = distill(recipe, args.teacher, args.out, resume=args.resume, device=args.device)
+    s1, s2 = summary.get("stage1", {}), summary.get("stage2", {})
+    print(f"distilled {recipe.name} in {summary['wall_s']:.0f} s -> {args.out}")
+    for name, st in (("stage 1", s1), ("stage 2", s2)):
+        if st:
+            print(f"  {name}: {st['steps']} steps, {st['tokens_per_s']:,.0f} tokens/s, best val {st['best_val']}")
     return 0
 
 
@@ -121,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt-file")
     s.add_argument("--max-new-tokens", type=int, default=64)
     s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("distill", help="two-stage LAWCAT distillation from a recipe")
+    s.add_argument("--recipe", required=True, help="a YAML recipe (recipes/*.yaml)")
+    s.add_argument("--teacher", default="default", help="HF directory, .gguf file, or 'default'")
+    s.add_argument("--out", required=True, help="run directory (must be new unless --resume)")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    s.add_argument("overrides", nargs="*", help="recipe overrides as dotted.key=value, e.g. stage1.lr=3e-3")
+    s.set_defaults(func=cmd_distill)
 
     s = sub.add_parser("compare", help="one table and one chart per task across result files or run dirs")
     s.add_argument("paths", nargs="+")

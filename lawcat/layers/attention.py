@@ -104,11 +104,15 @@ class LawcatAttention(nn.Module):
         out, new_state = self.linear_attention(x, mask, state, position_embeddings)
         return self.o_proj(out), new_state
 
-    def linear_attention(self, x, mask=None, state: dict | None = None, position_embeddings=None):
-        """The LAWCAT attention output before o_proj, [B, T, H*D], and the updated layer state."""
+    def linear_attention(self, x, mask=None, state: dict | None = None, position_embeddings=None, qkv=None):
+        """The LAWCAT attention output before o_proj, [B, T, H*D], and the updated layer state.
+
+        `qkv` lets a caller that already projected x (stage 1 computes the teacher path from the same q, k, v)
+        skip a second pass through the projections.
+        """
         cfg, state, new = self.config, state or {}, {}
         B, T, _ = x.shape
-        q, k, v = self._project(x)
+        q, k, v = qkv if qkv is not None else self._project(x)
         m = None if mask is None else mask.to(q.dtype)[:, :, None, None]
         if m is not None:  # padded rows must look exactly like the start of a shorter sequence
             q, k, v = q * m, k * m, v * m
@@ -169,10 +173,14 @@ class LawcatAttention(nn.Module):
         return num / (den + cfg.eps) if cfg.normalize else num
 
     # ---- the teacher path (stage 1 target) ---------------------------------------------------------------
-    def softmax_attention(self, x, position_embeddings, mask=None):
+    def project(self, x):
+        """The teacher's q [B,T,H,D], k and v [B,T,Hkv,D] (with Qwen3's q/k norm), shared by both paths."""
+        return self._project(x)
+
+    def softmax_attention(self, x, position_embeddings, mask=None, qkv=None):
         """The teacher's causal softmax attention output before o_proj, [B, T, H*D], via SDPA."""
         B, T, _ = x.shape
-        q, k, v = self._project(x)
+        q, k, v = qkv if qkv is not None else self._project(x)
         q, k = apply_rope(q, k, *position_embeddings)
         q, k, v = q.transpose(1, 2), repeat_kv(k, self.groups).transpose(1, 2), repeat_kv(v, self.groups).transpose(1, 2)
         attn_mask = None

@@ -83,8 +83,8 @@ def save_student(model, save_directory, tokenizer=None, merged: bool = False) ->
             state.pop("lm_head.weight", None)
         tensors = dict(state)
     else:
-        tensors = {n: t for n, t in state.items() if n not in model.teacher_param_names}
-        tensors.update({n: state[n] for n in model.config.modified_teacher_params if n in state})
+        tensors = {n: t for n, t in state.items() if _canonical(n) not in model.teacher_param_names}
+        tensors.update({n: t for n, t in state.items() if _canonical(n) in model.config.modified_teacher_params})
     config = LawcatConfig.from_dict(model.config.to_dict())
     config.merged = merged
     save_weights(tensors, path / WEIGHTS_NAME)
@@ -154,10 +154,19 @@ def load_student(save_directory, teacher=None, device=None, dtype=None):
     return model.eval()
 
 
+def _canonical(name: str) -> str:
+    return name.replace(".base_layer", "")  # peft wraps LoRA targets; the tensor is still the teacher's
+
+
 def _load_into(model, tensors: dict, strict_all: bool) -> None:
+    if model.config.lora:
+        from ..distill.lora import add_lora
+
+        lo = model.config.lora
+        add_lora(model, lo["r"], lo["alpha"], lo["dropout"], lo["targets"])
     state = model.state_dict()
     unexpected = sorted(set(tensors) - set(state))
-    own = set(state) - model.teacher_param_names
+    own = {n for n in state if _canonical(n) not in model.teacher_param_names}
     if strict_all:
         missing = sorted(set(state) - set(tensors) - ({"lm_head.weight"} if model.config.tie_word_embeddings else set()))
     else:

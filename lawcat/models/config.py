@@ -58,6 +58,7 @@ class LawcatConfig(PretrainedConfig):
         teacher_fingerprint: str | None = None,
         modified_teacher_params: list | None = None,
         merged: bool = False,
+        lora: dict | None = None,
         **kwargs,
     ):
         self.teacher_config = teacher_config or {}
@@ -83,6 +84,7 @@ class LawcatConfig(PretrainedConfig):
         self.teacher_fingerprint = teacher_fingerprint
         self.modified_teacher_params = list(modified_teacher_params or [])
         self.merged = merged
+        self.lora = lora  # LoRA settings while adapters are kept separate (None once merged or never added)
         # Generation and embedding tying follow the teacher unless the caller says otherwise.
         kwargs.setdefault("tie_word_embeddings", self.teacher_config.get("tie_word_embeddings", False))
         for key in ("bos_token_id", "eos_token_id", "pad_token_id"):

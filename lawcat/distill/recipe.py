@@ -1,0 +1,163 @@
+"""Recipes: readable YAML files holding everything a distillation run needs, overridable from the command line.
+
+    name: passkey
+    preset: lawcat                # a LawcatConfig preset; `model:` adds field overrides (gate_rank: 16, ...)
+    data: {task: passkey, length: 1162, n_train: 10000, n_val: 1000}
+    stage1: {epochs: 4, lr: 1.0e-2, schedule: cosine, batch_size: 8}
+    stage2: {epochs: 4, lr: 1.0e-4, schedule: cosine, batch_size: 8}
+
+Overrides are `dotted.key=value` strings, values parsed as YAML (`stage1.lr=3e-3`, `model.gate_rank=16`,
+`stage2.epochs=0` to skip a stage). Unknown keys are an error, never silently ignored.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from ..models.errors import LawcatError
+
+
+class RecipeError(LawcatError, ValueError):
+    pass
+
+
+@dataclass
+class DataSpec:
+    task: str = "passkey"            # passkey | niah1 | niah2 | niah3 | niah-mix | babilong | babilong-qa2 | ... | text
+    length: int = 1162               # prompt budget in the teacher's tokens
+    n_train: int = 10000
+    n_val: int = 1000
+    seed: int = 0
+    haystack: str | None = None      # training corpus name for NIAH/BABILong backgrounds (never the eval essays)
+    source: str | None = None        # for task=text: a file, a folder, or a packaged corpus name ("books")
+    loss: str = "completion"         # where stage 2's cross-entropy is taken: completion | all
+    seq_len: int = 1024              # for task=text: packed row length
+    bucket: bool = True
+
+
+@dataclass
+class StageSpec:
+    epochs: float = 1.0
+    max_steps: int | None = None     # caps the step count (after epochs are converted to steps)
+    lr: float = 1e-3
+    schedule: str = "cosine"         # cosine | plateau | constant
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 8              # global batch (split across data-parallel ranks)
+    grad_clip: float | None = 1.0
+    eval_every: int = 0              # steps; 0 = once per epoch
+    save_every: int = 200            # steps between resumable checkpoints
+    plateau_patience: int = 1
+    plateau_factor: float = 0.5
+
+
+@dataclass
+class Stage1Spec(StageSpec):
+    mse_weight: float = 1000.0
+
+
+@dataclass
+class Stage2Spec(StageSpec):
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_targets: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    train_lawcat_params: bool = True   # the release keeps stage-1 parameters trainable (method.md); an ablation
+    merge_lora: bool = True            # export with LoRA merged into the projections, or kept separate
+
+
+@dataclass
+class Recipe:
+    name: str = "custom"
+    preset: str = "lawcat"
+    model: dict = field(default_factory=dict)
+    data: DataSpec = field(default_factory=DataSpec)
+    stage1: Stage1Spec = field(default_factory=Stage1Spec)
+    stage2: Stage2Spec = field(default_factory=Stage2Spec)
+    seed: int = 0
+    precision: str = "auto"          # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+_SECTIONS = {"data": DataSpec, "stage1": Stage1Spec, "stage2": Stage2Spec}
+
+
+def _build(cls, data: dict, where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise RecipeError(f"unknown recipe key(s) {', '.join(where + k for k in unknown)}; "
+                          f"valid keys here: {', '.join(sorted(known))}")
+    return cls(**data)
+
+
+def recipe_from_dict(raw: dict) -> Recipe:
+    if not isinstance(raw, dict):
+        raise RecipeError("a recipe must be a YAML mapping (key: value lines)")
+    raw = copy.deepcopy(raw)
+    parts = {}
+    for name, cls in _SECTIONS.items():
+        section = raw.pop(name, None) or {}
+        if not isinstance(section, dict):
+            raise RecipeError(f"recipe section {name!r} must be a mapping")
+        parts[name] = _build(cls, section, f"{name}.")
+    recipe = _build(Recipe, {**raw, **parts}, "")
+    validate(recipe)
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} not found; the shipped recipes are in recipes/*.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"recipe {path} is not valid YAML: {e}") from e
+    return recipe_from_dict(apply_overrides(raw, overrides or []))
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"override {item!r} must look like key=value (e.g. stage1.lr=3e-3)")
+        key, value = item.split("=", 1)
+        node = raw
+        *parents, leaf = key.strip().split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise RecipeError(f"override {item!r}: {p} is not a section")
+        node[leaf] = yaml.safe_load(value)
+    return raw
+
+
+def validate(recipe: Recipe) -> None:
+    from ..models.config import PRESETS
+
+    if recipe.preset not in PRESETS:
+        raise RecipeError(f"unknown preset {recipe.preset!r}; known presets: {', '.join(PRESETS)}")
+    for name in ("stage1", "stage2"):
+        st = getattr(recipe, name)
+        if st.schedule not in ("cosine", "plateau", "constant"):
+            raise RecipeError(f"{name}.schedule must be cosine, plateau or constant, not {st.schedule!r}")
+        if st.epochs < 0 or st.lr <= 0 or st.batch_size < 1:
+            raise RecipeError(f"{name}: epochs must be >= 0, lr > 0 and batch_size >= 1")
+        if st.save_every < 1:
+            raise RecipeError(f"{name}.save_every must be >= 1")
+    if recipe.precision not in ("auto", "fp32", "bf16"):
+        raise RecipeError(f"precision must be auto, fp32 or bf16, not {recipe.precision!r}")
+    if recipe.data.loss not in ("completion", "all"):
+        raise RecipeError(f"data.loss must be completion or all, not {recipe.data.loss!r}")
+    if recipe.data.task == "text" and not recipe.data.source:
+        raise RecipeError("data.task=text needs data.source: a .txt/.jsonl file, a folder, or a corpus name")

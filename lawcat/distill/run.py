@@ -1,0 +1,148 @@
+"""One distillation run: teacher -> linearize -> stage 1 (attention transfer) -> stage 2 (LoRA) -> saved student.
+
+    run_dir/
+      recipe.yaml       the resolved recipe (overrides applied)
+      log.jsonl         one line per step and per validation
+      summary.json      tokens/s and wall time per stage, final losses
+      config.json, model.safetensors, tokenizer files   the student (see lawcat.models.checkpoint)
+      state/stage1, state/stage2                        resumable training state
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import BatchIterator, pad_token_id
+from ..models import LawcatConfig, linearize, load_teacher
+from ..models.checkpoint import atomic_write_text
+from ..models.errors import LawcatError
+from .data import build_examples, make_batches
+from .distributed import DistContext, barrier, setup
+from .lora import add_lora, lora_parameters, merge_lora
+from .recipe import Recipe
+from .stage1 import attention_transfer_step
+from .trainer import Trainer
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def autocast_for(recipe: Recipe, device: torch.device):
+    use_bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext
+    return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+
+
+def stage2_loss(student, autocast, batch, token_count, backward):
+    """Next-token cross-entropy summed over the label tokens, divided by the global label count."""
+    with autocast():
+        logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    labels = batch["labels"][:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                                             labels.reshape(-1), ignore_index=-100, reduction="sum") / token_count
+    if backward:
+        loss.backward()
+    return loss
+
+
+def _named(student, params) -> dict:
+    ids = {id(p) for p in params}
+    return {n: p for n, p in student.named_parameters() if id(p) in ids}
+
+
+def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = False, device: str | None = None,
+            teacher=None, tokenizer=None) -> dict:
+    """Run both stages of `recipe` on `teacher_src` into `out`. Returns the summary dict (also in summary.json)."""
+    ctx: DistContext = setup(device)
+    run = Path(out)
+    if run.exists() and any(run.iterdir()) and not resume:
+        raise LawcatError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+    if resume and not (run / "state").is_dir():
+        raise LawcatError(f"{run} has no training state to resume from; start it without --resume")
+    run.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        atomic_write_text(run / "recipe.yaml", recipe.to_yaml())
+    t_wall = time.perf_counter()
+    seed_everything(recipe.seed)
+    if teacher is None:
+        teacher, tokenizer = load_teacher(teacher_src)
+    teacher.requires_grad_(False)
+    cfg = LawcatConfig.from_preset(recipe.preset, **recipe.model)
+    student = linearize(teacher, cfg)
+    student.to(ctx.device)
+    autocast = autocast_for(recipe, ctx.device)
+
+    train = build_examples(recipe, tokenizer, "train")
+    val = build_examples(recipe, tokenizer, "val")
+    if not train:
+        raise LawcatError("the recipe produced no training examples; raise data.n_train")
+    pad = pad_token_id(tokenizer)
+    summary = {"recipe": recipe.name, "teacher": teacher_src, "device": str(ctx.device), "world_size": ctx.world,
+               "n_train": len(train), "n_val": len(val),
+               "mean_train_tokens": float(np.mean([len(e) for e in train]))}
+
+    def val_batches(bs):
+        return list(BatchIterator(val, bs, pad, shuffle=False, bucket=False, epochs=1)) if val else []
+
+    # ---- stage 1 -------------------------------------------------------------------------------------------
+    s1 = recipe.stage1
+    student.requires_grad_(False)
+    for p in student.lawcat_parameters():
+        p.requires_grad_(True)
+    trainer1 = Trainer(
+        "stage1", _named(student, student.lawcat_parameters()), s1,
+        make_batches(train, tokenizer, s1.batch_size, recipe.seed, recipe.data.bucket), val_batches(s1.batch_size),
+        lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw),
+        lambda b: int(b["attention_mask"].sum()), run, ctx, autocast)
+    if resume and trainer1.has_checkpoint():
+        trainer1.load()
+    if not trainer1.finished:
+        student.train()
+        summary["stage1"] = trainer1.run()
+    else:
+        summary["stage1"] = {"steps": trainer1.step, "tokens": trainer1.tokens, "elapsed_s": trainer1.elapsed,
+                             "tokens_per_s": trainer1.tokens / max(1e-9, trainer1.elapsed),
+                             "best_val": trainer1.best_val, "resumed_finished": True}
+
+    # ---- stage 2 -------------------------------------------------------------------------------------------
+    s2 = recipe.stage2
+    if s2.epochs > 0 or s2.max_steps:
+        torch.manual_seed(recipe.seed + 1)  # LoRA's init is the same whether or not stage 1 was resumed
+        student.requires_grad_(False)
+        trainable = add_lora(student, s2.lora_r, s2.lora_alpha, s2.lora_dropout, s2.lora_targets)
+        if s2.train_lawcat_params:
+            trainable = trainable + student.lawcat_parameters()
+        for p in trainable:
+            p.requires_grad_(True)
+        trainer2 = Trainer(
+            "stage2", _named(student, trainable), s2,
+            make_batches(train, tokenizer, s2.batch_size, recipe.seed + 1, recipe.data.bucket),
+            val_batches(s2.batch_size), partial(stage2_loss, student, autocast),
+            lambda b: int((b["labels"][:, 1:] != -100).sum()), run, ctx, autocast)
+        if resume and trainer2.has_checkpoint():
+            trainer2.load()
+        student.train()
+        summary["stage2"] = trainer2.run()
+        if s2.merge_lora:
+            merge_lora(student)
+        else:
+            student.config.lora = {"r": s2.lora_r, "alpha": s2.lora_alpha, "dropout": s2.lora_dropout,
+                                   "targets": list(s2.lora_targets)}
+    student.eval().requires_grad_(False)
+    summary["wall_s"] = time.perf_counter() - t_wall
+    if ctx.is_main:
+        student.save_pretrained(run, tokenizer=tokenizer)
+        atomic_write_text(run / "summary.json", json.dumps(summary, indent=2))
+    barrier(ctx)
+    return summary

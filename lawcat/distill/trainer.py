@@ -1,0 +1,199 @@
+"""The training loop shared by both stages: schedule, validation, logging, atomic checkpoints, exact resume.
+
+A checkpoint (`<run>/state/<stage>/`) holds the trainable tensors, the optimizer and scheduler states, the
+data position and every RNG, written to a temporary folder and swapped in, so a run killed with SIGKILL at any
+moment resumes from the last checkpoint and ends with the same weights as an uninterrupted run (bit-exact on
+CPU). A NaN/inf loss stops the run before the optimizer step, leaving the last good checkpoint in place.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ..models.errors import LawcatError
+from .distributed import DistContext, all_reduce_sum, barrier, shard, sync_gradients
+from .recipe import StageSpec
+
+
+class TrainingDivergedError(LawcatError, RuntimeError):
+    pass
+
+
+class JsonlLog:
+    def __init__(self, path: Path, enabled: bool):
+        self.path, self.enabled = path, enabled
+
+    def write(self, **record) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def make_scheduler(optimizer, spec: StageSpec, total_steps: int):
+    if spec.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=spec.plateau_factor,
+                                                          patience=spec.plateau_patience)
+
+    def factor(step: int) -> float:
+        if step < spec.warmup_steps:
+            return (step + 1) / spec.warmup_steps
+        if spec.schedule == "constant":
+            return 1.0
+        progress = (step - spec.warmup_steps) / max(1, total_steps - spec.warmup_steps)
+        return spec.min_lr_ratio + (1 - spec.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Runs one stage. `loss_fn(batch, token_count, backward) -> loss tensor` does its own backward pass (stage 1
+    back-propagates layer by layer); `count_fn(batch) -> int` counts the tokens its loss is averaged over."""
+
+    def __init__(self, name: str, params: dict[str, torch.nn.Parameter], spec: StageSpec, batches, val_batches,
+                 loss_fn, count_fn, run_dir: Path, ctx: DistContext, autocast=contextlib.nullcontext):
+        self.name, self.params, self.spec = name, params, spec
+        self.batches, self.val_batches = batches, val_batches
+        self.loss_fn, self.count_fn, self.ctx, self.autocast = loss_fn, count_fn, ctx, autocast
+        self.state_dir = Path(run_dir) / "state" / name
+        self.log = JsonlLog(Path(run_dir) / "log.jsonl", ctx.is_main)
+        per_epoch = len(batches)
+        self.total = int(math.ceil(spec.epochs * per_epoch))
+        if spec.max_steps is not None:
+            self.total = min(self.total, spec.max_steps)
+        self.eval_every = spec.eval_every or per_epoch
+        self.optimizer = torch.optim.AdamW(list(params.values()), lr=spec.lr, weight_decay=spec.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, spec, self.total)
+        self.step, self.tokens, self.elapsed, self.best_val = 0, 0, 0.0, None
+
+    # ---- checkpoints ---------------------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.ctx.is_main:
+            tmp = self.state_dir.with_name(self.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            save_file({n: p.detach().cpu().contiguous() for n, p in self.params.items()}, str(tmp / "params.safetensors"))
+            torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                        "data": self.batches.state_dict(), "rng": rng_state(), "step": self.step,
+                        "total": self.total, "tokens": self.tokens, "elapsed": self.elapsed,
+                        "best_val": self.best_val}, tmp / "trainer.pt")
+            old = self.state_dir.with_name(self.name + ".old")
+            if self.state_dir.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                self.state_dir.rename(old)
+            tmp.rename(self.state_dir)     # the swap: either the old or the new folder is complete at any moment
+            shutil.rmtree(old, ignore_errors=True)
+        barrier(self.ctx)
+
+    def has_checkpoint(self) -> bool:
+        return self.state_dir.is_dir() or self.state_dir.with_name(self.name + ".old").is_dir()
+
+    def load(self) -> None:
+        folder = self.state_dir if self.state_dir.is_dir() else self.state_dir.with_name(self.name + ".old")
+        tensors = load_file(str(folder / "params.safetensors"))
+        if set(tensors) != set(self.params):
+            raise LawcatError(f"checkpoint {folder} holds other parameters than this run trains; "
+                              "resume with the same recipe and preset")
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(tensors[n].to(p.device, p.dtype))
+        state = torch.load(folder / "trainer.pt", weights_only=False, map_location="cpu")  # written by us
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.batches.load_state_dict(state["data"])
+        set_rng_state(state["rng"])
+        self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
+        self.best_val = state["best_val"]
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total
+
+    # ---- the loop --------------------------------------------------------------------------------------------
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.ctx.device, non_blocking=True) for k, v in shard(batch, self.ctx).items()}
+
+    def _lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def validate(self) -> float | None:
+        if not self.val_batches:
+            return None
+        total = torch.zeros((), device=self.ctx.device)
+        for batch in self.val_batches:
+            local = self._to_device(batch)
+            count = all_reduce_sum(torch.tensor(float(self.count_fn(local)), device=self.ctx.device), self.ctx)
+            with torch.no_grad():
+                total += self.loss_fn(local, count.item(), False)
+        return (all_reduce_sum(total, self.ctx) / len(self.val_batches)).item()
+
+    def run(self) -> dict:
+        params = list(self.params.values())
+        it = iter(self.batches)
+        bar = tqdm(total=self.total, initial=self.step, desc=self.name, disable=not self.ctx.is_main,
+                   dynamic_ncols=True)
+        t_start, tok_start = time.perf_counter(), self.tokens
+        while self.step < self.total:
+            t0 = time.perf_counter()
+            local = self._to_device(next(it))
+            n_local = float(self.count_fn(local))
+            count = all_reduce_sum(torch.tensor(n_local, device=self.ctx.device), self.ctx).item()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = all_reduce_sum(self.loss_fn(local, count, True).detach().clone(), self.ctx).item()
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"{self.name}: the loss became {loss} at step {self.step + 1}; the last good checkpoint is in "
+                    f"{self.state_dir}. Lower the learning rate ({self.spec.lr}) and resume with --resume.")
+            sync_gradients(params, self.ctx)
+            if self.spec.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, self.spec.grad_clip)
+            self.optimizer.step()
+            if not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step()
+            self.step += 1
+            real = all_reduce_sum(torch.tensor(float(local["attention_mask"].sum()), device=self.ctx.device),
+                                  self.ctx).item()
+            self.tokens += int(real)
+            self.elapsed += time.perf_counter() - t0
+            rate = (self.tokens - tok_start) / max(1e-9, time.perf_counter() - t_start)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4g}", tok_s=f"{rate:,.0f}", lr=f"{self._lr():.2e}")
+            self.log.write(stage=self.name, step=self.step, loss=loss, lr=self._lr(), tokens=self.tokens,
+                           tokens_per_s=rate, elapsed_s=self.elapsed)
+            if self.step % self.eval_every == 0 or self.step == self.total:
+                val = self.validate()
+                if val is not None:
+                    if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                        self.scheduler.step(val)
+                    self.best_val = val if self.best_val is None else min(self.best_val, val)
+                    self.log.write(stage=self.name, step=self.step, val_loss=val, lr=self._lr())
+                    bar.write(f"{self.name} step {self.step}: validation loss {val:.4g}")
+            if self.step % self.spec.save_every == 0 or self.step == self.total:
+                self.save()
+        bar.close()
+        return {"steps": self.step, "tokens": self.tokens, "elapsed_s": self.elapsed,
+                "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val}
