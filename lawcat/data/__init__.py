@@ -1,0 +1,116 @@
+"""Task data for LAWCAT: passkey, S-NIAH-1/2/3, BABILong QA2/QA3, plain text, and packing.
+
+Everything is generated offline and deterministically from a seed; lengths are counted in the
+caller's tokenizer.  One entry point covers all tasks::
+
+    from lawcat.data import make_samples
+    samples = make_samples("niah2", tokenizer, 4096, n=25, seed=0)                   # evaluation
+    train = make_samples("niah2", tokenizer, 1024, n=8000, seed=1, purpose="train")  # training
+
+``purpose="train"`` switches the defaults to training text (``books:train``, random haystack
+offsets) and refuses the evaluation-only essays; ``purpose="eval"`` (default) uses the benchmark
+settings (Paul Graham essays for S-NIAH-2/3, ``books:test`` background for BABILong).
+"""
+
+from __future__ import annotations
+
+from .babi import Story, simulate_story
+from .babilong import babilong_prompt, make_babilong_samples
+from .errors import DataError
+from .haystack import Corpus, as_corpus, check_training_corpus, load_corpus, split_sentences
+from .niah import make_niah_samples, niah_prompt
+from .packing import (
+    IGNORE_INDEX,
+    BatchIterator,
+    Encoded,
+    ResumableSampler,
+    collate,
+    encode,
+    encode_all,
+    pack_rows,
+    pad_token_id,
+)
+from .passkey import make_passkey_samples, passkey_prompt
+from .sample import TASKS, TaskSample
+from .text import TextExample, load_texts
+
+PURPOSES = ("eval", "train")
+
+
+def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth=None,
+                 haystack=None, *, purpose: str = "eval", **kw) -> list[TaskSample]:
+    """Generate ``n`` samples of ``task`` (one of :data:`TASKS`) at ``length`` tokens.
+
+    ``depth``: None (the task's own random placement), a percentage, or a list cycled per sample
+    (not for BABILong).  ``haystack``: for niah2/niah3 the haystack, for BABILong the background
+    (a corpus name, :class:`Corpus` or list of texts).  Extra keywords go to the generator
+    (``start=`` and ``tokens_to_generate=`` for S-NIAH, ``prompt="full"|"bare"`` for BABILong,
+    ``key_range=`` for passkey).
+    """
+    if purpose not in PURPOSES:
+        raise DataError(f"purpose must be 'eval' or 'train', got {purpose!r}")
+    train = purpose == "train"
+    if haystack is not None and train:
+        check_training_corpus(as_corpus(haystack))
+    if task == "passkey":
+        if haystack is not None:
+            raise DataError("passkey uses its fixed garbage text; do not pass a haystack")
+        return make_passkey_samples(tokenizer, length, n, seed, depth, **kw)
+    if task in ("niah1", "niah2", "niah3"):
+        if task != "niah1" and haystack is None:
+            haystack = "books:train" if train else "essays"
+        kw.setdefault("start", "random" if train else "prefix")
+        return make_niah_samples(tokenizer, length, n, seed, depth, task=task, haystack=haystack, **kw)
+    if task in ("babilong-qa2", "babilong-qa3"):
+        if haystack is None:
+            haystack = "books:train" if train else "books:test"
+        return make_babilong_samples(tokenizer, length, n, seed, depth, task=task.split("-")[1],
+                                     background=haystack, **kw)
+    raise DataError(f"unknown task '{task}'; use one of {', '.join(TASKS)}")
+
+
+def parse_length(text: str | int, task: str = "passkey") -> int:
+    """'4k' -> 4096 for passkey/S-NIAH, but -> 4000 for BABILong (whose '1k' means 1000 tokens)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    s = str(text).strip().lower()
+    unit = 1000 if task.startswith("babilong") else 1024
+    try:
+        if s.endswith("k"):
+            return int(round(float(s[:-1]) * unit))
+        return int(s)
+    except ValueError:
+        raise DataError(f"cannot read the length '{text}'; write tokens like 4096 or 4k") from None
+
+
+__all__ = [
+    "TASKS",
+    "TaskSample",
+    "DataError",
+    "make_samples",
+    "parse_length",
+    "make_passkey_samples",
+    "make_niah_samples",
+    "make_babilong_samples",
+    "passkey_prompt",
+    "niah_prompt",
+    "babilong_prompt",
+    "simulate_story",
+    "Story",
+    "Corpus",
+    "load_corpus",
+    "as_corpus",
+    "check_training_corpus",
+    "split_sentences",
+    "TextExample",
+    "load_texts",
+    "IGNORE_INDEX",
+    "Encoded",
+    "encode",
+    "encode_all",
+    "pack_rows",
+    "collate",
+    "pad_token_id",
+    "ResumableSampler",
+    "BatchIterator",
+]

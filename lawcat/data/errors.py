@@ -1,0 +1,16 @@
+"""Errors raised by the data layer.
+
+Every problem a user can cause with their data (a wrong path, an empty file, a malformed JSONL
+line, a missing corpus package, a length too small for the task's fixed text) is reported as a
+``DataError``: one sentence that names the problem and the fix.  It subclasses ``ValueError`` so
+callers that already catch ``ValueError`` keep working.
+"""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """A problem with input data or data settings, with a message that says how to fix it."""
+
+
+__all__ = ["DataError"]

@@ -1,0 +1,66 @@
+import pytest
+
+from lawcat.data import (
+    TASKS,
+    DataError,
+    TaskSample,
+    make_samples,
+    parse_length,
+)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_dispatch_every_task(tok_bpe, task):
+    length = 1000 if task.startswith("babilong") else 1024
+    samples = make_samples(task, tok_bpe, length, 2, seed=0)
+    assert len(samples) == 2 and all(isinstance(s, TaskSample) and s.task == task for s in samples)
+    assert all(s.length == length for s in samples)
+    if task.startswith("babilong"):  # BABILong's rule: facts + background = L - 300
+        assert all(s.meta["budget_tokens"] == length - 300 for s in samples)
+    else:
+        assert all(s.n_tokens <= length for s in samples)
+    assert make_samples(task, tok_bpe, length, 0) == []
+
+
+def test_eval_and_train_defaults(tok_bpe):
+    (ev,) = make_samples("niah2", tok_bpe, 1024, 1, seed=0)
+    assert ev.meta["haystack"] == "essays" and ev.meta["haystack_start_word"] == 0
+    (tr,) = make_samples("niah2", tok_bpe, 1024, 1, seed=0, purpose="train")
+    assert tr.meta["haystack"] == "books:train" and tr.meta["haystack_start_word"] > 0
+    (bl,) = make_samples("babilong-qa2", tok_bpe, 1000, 1, seed=0, purpose="train")
+    assert bl.meta["background"] == "books:train"
+    (be,) = make_samples("babilong-qa3", tok_bpe, 1000, 1, seed=0, prompt="bare")
+    assert be.meta["background"] == "books:test" and be.prompt.startswith("<context>\n")
+    (pk,) = make_samples("passkey", tok_bpe, 512, 1, seed=0, depth=25)
+    assert pk.depth == 25
+
+
+def test_training_refuses_eval_text(tok_bpe):
+    with pytest.raises(DataError, match="reserved for evaluation"):
+        make_samples("niah2", tok_bpe, 1024, 1, haystack="essays", purpose="train")
+    with pytest.raises(DataError, match="reserved for evaluation"):
+        make_samples("babilong-qa2", tok_bpe, 1000, 1, haystack="essays", purpose="train")
+
+
+def test_registry_errors(tok_bpe):
+    with pytest.raises(DataError, match="unknown task"):
+        make_samples("qa2", tok_bpe, 1000, 1)
+    with pytest.raises(DataError, match="purpose"):
+        make_samples("passkey", tok_bpe, 1000, 1, purpose="test")
+    with pytest.raises(DataError, match="haystack"):
+        make_samples("passkey", tok_bpe, 1000, 1, haystack="books")
+
+
+def test_parse_length():
+    assert parse_length("4k") == 4096 and parse_length("1K", "niah1") == 1024
+    assert parse_length("4k", "babilong-qa2") == 4000 and parse_length("0k", "babilong-qa3") == 0
+    assert parse_length("2048") == 2048 and parse_length(300) == 300 and parse_length("1.5k") == 1536
+    with pytest.raises(DataError):
+        parse_length("long")
+
+
+def test_sample_dict_roundtrip(tok_bpe):
+    (s,) = make_samples("niah1", tok_bpe, 1024, 1)
+    d = s.to_dict()
+    assert set(d) == {"task", "prompt", "answer", "target", "length", "n_tokens", "depth", "meta"}
+    assert TaskSample.from_dict(d) == s
