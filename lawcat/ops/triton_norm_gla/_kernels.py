@@ -1,0 +1,370 @@
+"""Triton kernels for normalized gated linear attention (LAWCAT Eq. 8).
+
+Imported only on first use (see ``ops.py``): this module imports triton at the top.
+
+Per (batch, head) the recurrence is, with an extended value v^_t = [v_t, 1]:
+
+    S^_t = diag(exp(g_t)) S^_{t-1} + k_t^T v^_t          S^ = [S, z]   (K x (V+1))
+    o^_t = scale * q_t S^_t = [num_t, den_t]              o_t = num_t / (den_t + eps)
+
+The sequence is cut in chunks of BT rows. Inside a chunk, G is the inclusive cumulative sum of g
+(fp32, computed in registers) and G_L its last row. The chunks are grouped in segments of NS chunks:
+
+* ``_fwd_local_kernel``   (parallel over segments): for each chunk, the state at the chunk start
+  relative to the segment start (zero state at the segment start), and the decay since the segment
+  start; at the end, the segment's own end state.
+* ``_seg_scan_kernel``    (sequential over the few segments): the true state at each segment start
+  (from the initial state), and the final state.  Run in reverse for the backward pass.
+* ``_fwd_out_kernel``     (parallel over chunks): state at the chunk start = local + decay * segment
+  state, then o = (q e^G) S + A v, den = (q e^G) z + rowsum(A), divided in the epilogue.
+
+Backward: ``_bwd_local_kernel`` + reverse ``_seg_scan_kernel`` give the gradient w.r.t. the state at
+each chunk end; ``_bwd_grad_kernel`` (parallel over chunks) gives dq, dk, dv and dg.  dg uses only
+chunk-local quantities: dg_u = sum_{t>=u in chunk} (q dq - k dk)_t + rowsum(S^_end * dS^_end).
+
+Intra-chunk decays exp(G_t - G_s) (s <= t) are factored around a reference row r in the middle of the
+chunk: (q_t e^{G_t - G_r}) . (k_s e^{G_r - G_s}), so that no factor exceeds exp of the decay over
+half a chunk (32 steps): safe while the decay summed over any 32 consecutive steps stays above
+about -80 in every key dimension (an average g of -2.5 per step; logsigmoid(x)/16 reaches -1.25 at
+x = -20).  Inter-chunk factors exp(G_t), exp(G_L - G_s) are always <= 1.
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _fwd_local_kernel(
+    k, v, g, hl, zl, dcy, seg_h, seg_z, seg_d,
+    T, NT, NS,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
+    BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    PREC: tl.constexpr,
+):
+    i_k, i_s, i_bh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    NSEG = tl.num_programs(1)
+    o_t = tl.arange(0, BT)
+    o_k = i_k * BK + tl.arange(0, BK)
+    o_v = tl.arange(0, BV)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+
+    b_h = tl.zeros([BK, BV], dtype=tl.float32)
+    b_z = tl.zeros([BK], dtype=tl.float32)
+    b_d = tl.full([BK], 1.0, dtype=tl.float32)
+
+    c0 = i_s * NS
+    c1 = tl.minimum(c0 + NS, NT)
+    for c in range(c0, c1):
+        p_c = i_bh.to(tl.int64) * NT + c
+        tl.store(hl + p_c * (K * V) + o_k[:, None] * V + o_v[None, :], b_h.to(hl.dtype.element_ty), mask=m_kv)
+        tl.store(zl + p_c * K + o_k, b_z, mask=m_k)
+        tl.store(dcy + p_c * K + o_k, b_d, mask=m_k)
+
+        row0 = (i_b.to(tl.int64) * T + c * BT) * H + i_h
+        m_t = (c * BT + o_t) < T
+        off_k = row0 * K + o_t[:, None] * (H * K) + o_k[None, :]
+        off_v = row0 * V + o_t[:, None] * (H * V) + o_v[None, :]
+        m_tk = m_t[:, None] & m_k[None, :]
+        b_k = tl.load(k + off_k, mask=m_tk, other=0.).to(tl.float32)
+        b_g = tl.load(g + off_k, mask=m_tk, other=0.).to(tl.float32)
+        b_v = tl.load(v + off_v, mask=m_t[:, None] & m_v[None, :], other=0.)
+
+        b_G = tl.cumsum(b_g, axis=0)
+        b_gl = tl.sum(b_g, axis=0)
+        b_kh = b_k * tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.))
+        b_e = tl.exp(b_gl)
+        b_h = b_h * b_e[:, None] + tl.dot(tl.trans(b_kh.to(b_v.dtype)), b_v, input_precision=PREC)
+        b_z = b_z * b_e + tl.sum(b_kh, axis=0)
+        b_d = b_d * b_e
+
+    p_s = i_bh.to(tl.int64) * NSEG + i_s
+    tl.store(seg_h + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], b_h, mask=m_kv)
+    tl.store(seg_z + p_s * K + o_k, b_z, mask=m_k)
+    tl.store(seg_d + p_s * K + o_k, b_d, mask=m_k)
+
+
+@triton.jit
+def _seg_scan_kernel(
+    seg_h, seg_z, seg_d, out_h, out_z, x0, xT,
+    NSEG,
+    K: tl.constexpr, V: tl.constexpr,
+    BK: tl.constexpr, BV: tl.constexpr,
+    USE_X0: tl.constexpr, STORE_XT: tl.constexpr, REVERSE: tl.constexpr,
+):
+    """X_{next} = d_j * X + L_j over the segments, storing X before each step.
+
+    Forward: X is the state at each segment start; x0 the initial state, xT the final state.
+    Reverse: X is the gradient w.r.t. the state at each segment end; x0 the gradient of the final
+    state, xT the gradient of the initial state.  x0 / xT are [B*H, K, V+1] fp32 (last column z).
+    """
+    i_k, i_bh = tl.program_id(0), tl.program_id(1)
+    o_k = i_k * BK + tl.arange(0, BK)
+    o_v = tl.arange(0, BV)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+    p_x = i_bh.to(tl.int64) * (K * (V + 1))
+    if USE_X0:
+        b_x = tl.load(x0 + p_x + o_k[:, None] * (V + 1) + o_v[None, :], mask=m_kv, other=0.).to(tl.float32)
+        b_xz = tl.load(x0 + p_x + o_k * (V + 1) + V, mask=m_k, other=0.).to(tl.float32)
+    else:
+        b_x = tl.zeros([BK, BV], dtype=tl.float32)
+        b_xz = tl.zeros([BK], dtype=tl.float32)
+    for jj in range(0, NSEG):
+        if REVERSE:
+            j = NSEG - 1 - jj
+        else:
+            j = jj
+        p_s = i_bh.to(tl.int64) * NSEG + j
+        tl.store(out_h + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], b_x, mask=m_kv)
+        tl.store(out_z + p_s * K + o_k, b_xz, mask=m_k)
+        b_l = tl.load(seg_h + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.)
+        b_lz = tl.load(seg_z + p_s * K + o_k, mask=m_k, other=0.)
+        b_d = tl.load(seg_d + p_s * K + o_k, mask=m_k, other=0.)
+        b_x = b_x * b_d[:, None] + b_l
+        b_xz = b_xz * b_d + b_lz
+    if STORE_XT:
+        tl.store(xT + p_x + o_k[:, None] * (V + 1) + o_v[None, :], b_x, mask=m_kv)
+        tl.store(xT + p_x + o_k * (V + 1) + V, b_xz, mask=m_k)
+
+
+@triton.jit
+def _fwd_out_kernel(
+    q, k, v, g, hl, zl, dcy, hs, zs, o, den,
+    scale, eps,
+    T, NT, NS,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
+    BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    PREC: tl.constexpr, STORE_DEN: tl.constexpr,
+):
+    i_c, i_bh = tl.program_id(0), tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    NSEG = (NT + NS - 1) // NS
+    i_s = i_c // NS
+    o_t = tl.arange(0, BT)
+    o_k = tl.arange(0, BK)
+    o_v = tl.arange(0, BV)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+    m_t = (i_c * BT + o_t) < T
+    m_tk = m_t[:, None] & m_k[None, :]
+    m_tv = m_t[:, None] & m_v[None, :]
+
+    row0 = (i_b.to(tl.int64) * T + i_c * BT) * H + i_h
+    off_k = row0 * K + o_t[:, None] * (H * K) + o_k[None, :]
+    off_v = row0 * V + o_t[:, None] * (H * V) + o_v[None, :]
+    b_q = tl.load(q + off_k, mask=m_tk, other=0.).to(tl.float32)
+    b_k = tl.load(k + off_k, mask=m_tk, other=0.).to(tl.float32)
+    b_g = tl.load(g + off_k, mask=m_tk, other=0.).to(tl.float32)
+    b_v = tl.load(v + off_v, mask=m_tv, other=0.)
+    DT = b_v.dtype
+
+    # state at the chunk start: local (segment-relative) part + decayed segment-start state
+    p_c = i_bh.to(tl.int64) * NT + i_c
+    p_s = i_bh.to(tl.int64) * NSEG + i_s
+    b_dc = tl.load(dcy + p_c * K + o_k, mask=m_k, other=0.)
+    b_h = tl.load(hl + p_c * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.).to(tl.float32)
+    b_h += b_dc[:, None] * tl.load(hs + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.)
+    b_z = tl.load(zl + p_c * K + o_k, mask=m_k, other=0.)
+    b_z += b_dc * tl.load(zs + p_s * K + o_k, mask=m_k, other=0.)
+
+    b_G = tl.cumsum(b_g, axis=0)
+    # reference row in the middle of the chunk
+    b_Gr = tl.sum(tl.where((o_t < BT // 2)[:, None], b_g, 0.), axis=0)
+
+    # inter-chunk part
+    b_qe = b_q * tl.exp(b_G)
+    b_num = tl.dot(b_qe.to(DT), b_h.to(DT), input_precision=PREC)
+    b_den = tl.sum(b_qe * b_z[None, :], axis=1)
+
+    # intra-chunk part
+    b_dG = b_G - b_Gr[None, :]
+    b_qt = (b_q * tl.exp(b_dG)).to(DT)
+    b_kt = (b_k * tl.exp(-b_dG)).to(DT)
+    b_A = tl.dot(b_qt, tl.trans(b_kt), input_precision=PREC)
+    b_A = tl.where(o_t[:, None] >= o_t[None, :], b_A, 0.)
+    b_num += tl.dot(b_A.to(DT), b_v, input_precision=PREC)
+    b_den += tl.sum(b_A, axis=1)
+
+    b_num = b_num * scale
+    b_den = b_den * scale
+    b_o = b_num / (b_den + eps)[:, None]
+    tl.store(o + off_v, b_o.to(o.dtype.element_ty), mask=m_tv)
+    if STORE_DEN:
+        tl.store(den + row0 + o_t * H, b_den, mask=m_t)
+
+
+@triton.jit
+def _bwd_local_kernel(
+    q, g, o, do, den, dden, dhl, dzl, ecy, seg_dh, seg_dz,
+    scale, eps,
+    T, NT, NS,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
+    BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    PREC: tl.constexpr,
+):
+    """Per segment, backwards over its chunks: gradient w.r.t. the state at each chunk end from the
+    chunks after it inside the segment (zero at the segment end), the decay from each chunk end to
+    the segment end, and at the end the segment-local gradient w.r.t. the segment-start state."""
+    i_k, i_s, i_bh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    NSEG = tl.num_programs(1)
+    o_t = tl.arange(0, BT)
+    o_k = i_k * BK + tl.arange(0, BK)
+    o_v = tl.arange(0, BV)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+
+    b_dh = tl.zeros([BK, BV], dtype=tl.float32)
+    b_dz = tl.zeros([BK], dtype=tl.float32)
+    b_e = tl.full([BK], 1.0, dtype=tl.float32)
+
+    c0 = i_s * NS
+    c1 = tl.minimum(c0 + NS, NT)
+    for cc in range(0, c1 - c0):
+        c = c1 - 1 - cc
+        p_c = i_bh.to(tl.int64) * NT + c
+        tl.store(dhl + p_c * (K * V) + o_k[:, None] * V + o_v[None, :], b_dh.to(dhl.dtype.element_ty), mask=m_kv)
+        tl.store(dzl + p_c * K + o_k, b_dz, mask=m_k)
+        tl.store(ecy + p_c * K + o_k, b_e, mask=m_k)
+
+        row0 = (i_b.to(tl.int64) * T + c * BT) * H + i_h
+        m_t = (c * BT + o_t) < T
+        off_k = row0 * K + o_t[:, None] * (H * K) + o_k[None, :]
+        off_v = row0 * V + o_t[:, None] * (H * V) + o_v[None, :]
+        m_tk = m_t[:, None] & m_k[None, :]
+        m_tv = m_t[:, None] & m_v[None, :]
+        b_q = tl.load(q + off_k, mask=m_tk, other=0.).to(tl.float32)
+        b_g = tl.load(g + off_k, mask=m_tk, other=0.).to(tl.float32)
+        b_do = tl.load(do + off_v, mask=m_tv, other=0.)
+        DT = b_do.dtype
+        b_do = b_do.to(tl.float32)
+        b_o = tl.load(o + off_v, mask=m_tv, other=0.).to(tl.float32)
+        b_r = 1.0 / (tl.load(den + row0 + o_t * H, mask=m_t, other=1.) + eps)
+        b_dnum = b_do * b_r[:, None]
+        b_dden = -b_r * tl.sum(b_do * b_o, axis=1)
+        if i_k == 0:
+            tl.store(dden + row0 + o_t * H, b_dden, mask=m_t)
+
+        b_G = tl.cumsum(b_g, axis=0)
+        b_gl = tl.sum(b_g, axis=0)
+        b_qe = b_q * tl.exp(b_G) * scale
+        b_el = tl.exp(b_gl)
+        b_dh = b_dh * b_el[:, None] + tl.dot(tl.trans(b_qe.to(DT)), b_dnum.to(DT), input_precision=PREC)
+        b_dz = b_dz * b_el + tl.sum(b_qe * b_dden[:, None], axis=0)
+        b_e = b_e * b_el
+
+    p_s = i_bh.to(tl.int64) * NSEG + i_s
+    tl.store(seg_dh + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], b_dh, mask=m_kv)
+    tl.store(seg_dz + p_s * K + o_k, b_dz, mask=m_k)
+
+
+@triton.jit
+def _bwd_grad_kernel(
+    q, k, v, g, do, den, dden,
+    hl, zl, dcy, hs, zs,
+    dhl, dzl, ecy, dhs, dzs,
+    dq, dk, dv, dg,
+    scale, eps,
+    T, NT, NS,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
+    BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    PREC: tl.constexpr, DO_DQK: tl.constexpr, DO_DV: tl.constexpr,
+):
+    """dq, dk, dg (DO_DQK) and/or dv (DO_DV) of one chunk."""
+    i_c, i_bh = tl.program_id(0), tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    NSEG = (NT + NS - 1) // NS
+    i_s = i_c // NS
+    o_t = tl.arange(0, BT)
+    o_k = tl.arange(0, BK)
+    o_v = tl.arange(0, BV)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+    m_t = (i_c * BT + o_t) < T
+    m_tk = m_t[:, None] & m_k[None, :]
+    m_tv = m_t[:, None] & m_v[None, :]
+    m_causal = o_t[:, None] >= o_t[None, :]
+
+    row0 = (i_b.to(tl.int64) * T + i_c * BT) * H + i_h
+    off_k = row0 * K + o_t[:, None] * (H * K) + o_k[None, :]
+    off_v = row0 * V + o_t[:, None] * (H * V) + o_v[None, :]
+    b_do = tl.load(do + off_v, mask=m_tv, other=0.)
+    DT = b_do.dtype
+    b_r = 1.0 / (tl.load(den + row0 + o_t * H, mask=m_t, other=1.) + eps)
+    b_dnum = (b_do.to(tl.float32) * b_r[:, None]).to(DT)
+    b_dden = tl.load(dden + row0 + o_t * H, mask=m_t, other=0.)
+
+    p_c = i_bh.to(tl.int64) * NT + i_c
+    p_s = i_bh.to(tl.int64) * NSEG + i_s
+    # gradient w.r.t. the state at the chunk end
+    b_ec = tl.load(ecy + p_c * K + o_k, mask=m_k, other=0.)
+    b_dh = tl.load(dhl + p_c * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.).to(tl.float32)
+    b_dh += b_ec[:, None] * tl.load(dhs + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.)
+
+    b_q = tl.load(q + off_k, mask=m_tk, other=0.).to(tl.float32)
+    b_k = tl.load(k + off_k, mask=m_tk, other=0.).to(tl.float32)
+    b_g = tl.load(g + off_k, mask=m_tk, other=0.).to(tl.float32)
+    b_G = tl.cumsum(b_g, axis=0)
+    b_gl = tl.sum(b_g, axis=0)
+    b_Gr = tl.sum(tl.where((o_t < BT // 2)[:, None], b_g, 0.), axis=0)
+    b_dG = b_G - b_Gr[None, :]
+    b_qf = tl.exp(b_dG)
+    b_kf = tl.exp(-b_dG)
+    b_qt = (b_q * b_qf).to(DT)
+    b_kt = (b_k * b_kf).to(DT)
+    b_kl = tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.))
+
+    if DO_DV:
+        # dv = A^T dnum + (k e^{G_L - G}) dh
+        b_A = tl.dot(b_qt, tl.trans(b_kt), input_precision=PREC)
+        b_A = tl.where(m_causal, b_A * scale, 0.).to(DT)
+        b_dv = tl.dot(tl.trans(b_A), b_dnum, input_precision=PREC)
+        b_dv += tl.dot((b_k * b_kl).to(DT), b_dh.to(DT), input_precision=PREC)
+        tl.store(dv + off_v, b_dv.to(dv.dtype.element_ty), mask=m_tv)
+
+    if DO_DQK:
+        b_v = tl.load(v + off_v, mask=m_tv, other=0.)
+        # state at the chunk start
+        b_dc = tl.load(dcy + p_c * K + o_k, mask=m_k, other=0.)
+        b_h = tl.load(hl + p_c * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.).to(tl.float32)
+        b_h += b_dc[:, None] * tl.load(hs + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.)
+        b_z = tl.load(zl + p_c * K + o_k, mask=m_k, other=0.)
+        b_z += b_dc * tl.load(zs + p_s * K + o_k, mask=m_k, other=0.)
+        b_dz = tl.load(dzl + p_c * K + o_k, mask=m_k, other=0.)
+        b_dz += b_ec * tl.load(dzs + p_s * K + o_k, mask=m_k, other=0.)
+
+        # intra-chunk score gradient dP_ts = scale * (dnum_t . v_s + dden_t), s <= t
+        b_dP = tl.dot(b_dnum, tl.trans(b_v), input_precision=PREC) + b_dden[:, None]
+        b_dP = tl.where(m_causal, b_dP * scale, 0.).to(DT)
+
+        # dq = scale e^G (dnum h^T + dden z) + qf (dP kt)
+        b_dq = tl.dot(b_dnum, tl.trans(b_h.to(DT)), input_precision=PREC) + b_dden[:, None] * b_z[None, :]
+        b_dq = b_dq * tl.exp(b_G) * scale + b_qf * tl.dot(b_dP, b_kt, input_precision=PREC)
+
+        # dk = kf (dP^T qt) + e^{G_L - G} (v dh^T + dz)
+        b_dki = b_kl * (tl.dot(b_v, tl.trans(b_dh.to(DT)), input_precision=PREC) + b_dz[None, :])
+        b_dk = b_kf * tl.dot(tl.trans(b_dP), b_qt, input_precision=PREC) + b_dki
+
+        # dg: reverse cumsum inside the chunk of (q dq - k dk), plus rowsum(S^_end * dS^_end) where
+        # S^_end = e^{G_L} S^_start + sum_s (k_s e^{G_L - G_s})^T v^_s, whose second part gives
+        # sum_s k_s dki_s
+        b_w = b_q * b_dq - b_k * b_dk
+        b_gsum = tl.sum(b_w, axis=0)
+        b_rc = b_gsum[None, :] - tl.cumsum(b_w, axis=0) + b_w
+        b_bnd = tl.exp(b_gl) * (tl.sum(b_h * b_dh, axis=1) + b_z * b_dz) + tl.sum(b_k * b_dki, axis=0)
+        b_dgo = b_rc + b_bnd[None, :]
+
+        tl.store(dq + off_k, b_dq.to(dq.dtype.element_ty), mask=m_tk)
+        tl.store(dk + off_k, b_dk.to(dk.dtype.element_ty), mask=m_tk)
+        tl.store(dg + off_k, b_dgo.to(dg.dtype.element_ty), mask=m_tk)
