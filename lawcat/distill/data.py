@@ -38,5 +38,6 @@ def build_examples(recipe: Recipe, tokenizer, split: str):
 
 
 def make_batches(examples, tokenizer, batch_size: int, seed: int, bucket: bool = True) -> BatchIterator:
+    # drop_last: every global batch is full, so data-parallel ranks always get the same number of rows.
     return BatchIterator(examples, batch_size, pad_token_id(tokenizer), seed=seed, shuffle=True, bucket=bucket,
-                         epochs=None)
+                         epochs=None, drop_last=True)

@@ -91,13 +91,28 @@ class Recipe:
 _SECTIONS = {"data": DataSpec, "stage1": Stage1Spec, "stage2": Stage2Spec}
 
 
+def _coerce(value, default, key: str):
+    """YAML reads `3e-3` (no dot) as a string; numbers are coerced by the field's default type."""
+    if isinstance(default, bool) or default is None or not isinstance(value, str):
+        return value
+    if isinstance(default, (int, float)):
+        try:
+            number = float(value)
+        except ValueError:
+            raise RecipeError(f"recipe key {key} needs a number, got {value!r}") from None
+        return int(number) if isinstance(default, int) and number.is_integer() else number
+    return value
+
+
 def _build(cls, data: dict, where: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
     if unknown:
         raise RecipeError(f"unknown recipe key(s) {', '.join(where + k for k in unknown)}; "
                           f"valid keys here: {', '.join(sorted(known))}")
-    return cls(**data)
+    instance = cls()
+    values = {k: _coerce(v, getattr(instance, k), where + k) for k, v in data.items()}
+    return cls(**values)
 
 
 def recipe_from_dict(raw: dict) -> Recipe:

@@ -70,9 +70,11 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         raise LawcatError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
     if resume and not (run / "state").is_dir():
         raise LawcatError(f"{run} has no training state to resume from; start it without --resume")
-    run.mkdir(parents=True, exist_ok=True)
+    barrier(ctx)  # every rank has checked before rank 0 writes anything
     if ctx.is_main:
+        run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "recipe.yaml", recipe.to_yaml())
+    barrier(ctx)
     t_wall = time.perf_counter()
     seed_everything(recipe.seed)
     if teacher is None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
+import signal
 import shutil
 import time
 from pathlib import Path
@@ -184,6 +186,9 @@ class Trainer:
             bar.set_postfix(loss=f"{loss:.4g}", tok_s=f"{rate:,.0f}", lr=f"{self._lr():.2e}")
             self.log.write(stage=self.name, step=self.step, loss=loss, lr=self._lr(), tokens=self.tokens,
                            tokens_per_s=rate, elapsed_s=self.elapsed)
+            if os.environ.get("LAWCAT_FAULT_AT_STEP") == f"{self.name}:{self.step}":
+                # Fault injection for the resume tests: die like `kill -9`, between two checkpoints.
+                os.kill(os.getpid(), signal.SIGKILL)
             if self.step % self.eval_every == 0 or self.step == self.total:
                 val = self.validate()
                 if val is not None:

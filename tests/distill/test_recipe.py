@@ -1,0 +1,50 @@
+import pytest
+
+from lawcat.distill.recipe import RecipeError, load_recipe, recipe_from_dict
+from pathlib import Path
+
+RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_shipped_recipes_load(path):
+    r = load_recipe(path)
+    assert r.stage1.lr > 0 and r.stage2.lora_r == 8 and r.stage2.lora_alpha == 16
+
+
+def test_paper_budgets_in_recipes():
+    pk = load_recipe(RECIPES[0].parent / "passkey.yaml")
+    assert (pk.data.n_train, pk.data.n_val, pk.stage1.epochs, pk.stage2.epochs) == (10000, 1000, 4, 4)
+    assert pk.stage1.schedule == "cosine" and pk.stage2.lr == 1e-4
+    ni = load_recipe(RECIPES[0].parent / "niah.yaml")
+    assert ni.stage1.schedule == "plateau" and ni.stage1.epochs == 2
+
+
+def test_overrides_typed_and_nested():
+    r = load_recipe(RECIPES[0].parent / "passkey.yaml", ["stage1.lr=3e-3", "model.gate_rank=16", "preset=lolcats",
+                                                       "stage2.merge_lora=false"])
+    assert r.stage1.lr == 3e-3 and r.model["gate_rank"] == 16 and r.preset == "lolcats" and not r.stage2.merge_lora
+
+
+@pytest.mark.parametrize("raw,msg", [
+    ({"stage1": {"lrr": 1}}, "unknown recipe key.*stage1.lrr"),
+    ({"bogus": 1}, "unknown recipe key"),
+    ({"preset": "nope"}, "unknown preset"),
+    ({"stage2": {"schedule": "linear"}}, "schedule must be"),
+    ({"data": {"task": "text"}}, "needs data.source"),
+    ({"stage1": 3}, "must be a mapping"),
+])
+def test_bad_recipes(raw, msg):
+    with pytest.raises(RecipeError, match=msg):
+        recipe_from_dict(raw)
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(RecipeError, match="not found"):
+        load_recipe(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stage1: [unclosed")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        load_recipe(bad)
+    with pytest.raises(RecipeError, match="key=value"):
+        load_recipe(RECIPES[0], ["stage1.lr"])
