@@ -8,8 +8,10 @@ caller's tokenizer.  One entry point covers all tasks::
     train = make_samples("niah2", tokenizer, 1024, n=8000, seed=1, purpose="train")  # training
 
 ``purpose="train"`` switches the defaults to training text (``books:train``, random haystack
-offsets) and refuses the evaluation-only essays; ``purpose="eval"`` (default) uses the benchmark
-settings (Paul Graham essays for S-NIAH-2/3, ``books:test`` background for BABILong).
+offsets), refuses the evaluation-only essays, and draws from a separate random stream, so a
+training sample never equals an evaluation sample even with the same seed; ``purpose="eval"``
+(default) uses the benchmark settings (Paul Graham essays for S-NIAH-2/3, ``books:test``
+background for BABILong).
 """
 
 from __future__ import annotations
@@ -43,21 +45,23 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
 
     ``depth``: None (the task's own random placement), a percentage, or a list cycled per sample
     (not for BABILong).  ``haystack``: for niah2/niah3 the haystack, for BABILong the background
-    (a corpus name, :class:`Corpus` or list of texts).  Extra keywords go to the generator
+    (a corpus name, :class:`Corpus` or list of texts); passkey and niah1 have fixed filler text and
+    ignore it, so one setting can serve a mix of tasks.  Extra keywords go to the generator
     (``start=`` and ``tokens_to_generate=`` for S-NIAH, ``prompt="full"|"bare"`` for BABILong,
     ``key_range=`` for passkey).
     """
     if purpose not in PURPOSES:
         raise DataError(f"purpose must be 'eval' or 'train', got {purpose!r}")
     train = purpose == "train"
+    kw.setdefault("stream", "train:" if train else "")
     if haystack is not None and train:
         check_training_corpus(as_corpus(haystack))
     if task == "passkey":
-        if haystack is not None:
-            raise DataError("passkey uses its fixed garbage text; do not pass a haystack")
         return make_passkey_samples(tokenizer, length, n, seed, depth, **kw)
     if task in ("niah1", "niah2", "niah3"):
-        if task != "niah1" and haystack is None:
+        if task == "niah1":
+            haystack = None  # RULER's fixed noise lines
+        elif haystack is None:
             haystack = "books:train" if train else "essays"
         kw.setdefault("start", "random" if train else "prefix")
         return make_niah_samples(tokenizer, length, n, seed, depth, task=task, haystack=haystack, **kw)

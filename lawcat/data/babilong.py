@@ -184,11 +184,13 @@ def make_babilong_samples(
     task: str = "qa2",
     background: str | Corpus | list[str] | None = None,
     prompt: str = "full",
+    stream: str = "",
 ) -> list[TaskSample]:
     """``n`` BABILong samples of ``task`` ('qa2'/'qa3') at ``length`` tokens (0 = facts only).
 
     ``background``: corpus name, :class:`Corpus` or list of texts (default ``"books:test"``).
-    ``prompt``: ``"full"`` (instruction, examples, post-prompt) or ``"bare"``.
+    ``prompt``: ``"full"`` (instruction, examples, post-prompt) or ``"bare"``.  ``stream`` names an
+    independent random stream (see :func:`lawcat.data.passkey.make_passkey_samples`).
     """
     check_tokenizer(tokenizer)
     if task not in BABI_TASKS:
@@ -214,7 +216,7 @@ def make_babilong_samples(
 
     out: list[TaskSample] = []
     for i in range(n):
-        rng = random.Random(f"{name}:{seed}:{length}:{i}")
+        rng = random.Random(f"{stream}{name}:{seed}:{length}:{i}")
         for _attempt in range(1000):
             k = rng.randrange(5)  # which of the story's questions this sample asks
             story = simulate_story(task, rng, n_questions=k + 1,

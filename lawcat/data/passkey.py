@@ -102,10 +102,13 @@ def make_passkey_samples(
     depth: float | Sequence[float] | None = None,
     *,
     key_range: tuple[int, int] = KEY_RANGE,
+    stream: str = "",
 ) -> list[TaskSample]:
     """``n`` passkey samples whose prompts fill ``length`` tokens (BOS included) of ``tokenizer``.
 
-    Sample ``i`` depends only on ``(seed, length, i)``, so a larger ``n`` extends a smaller one.
+    Sample ``i`` depends only on ``(stream, seed, length, i)``, so a larger ``n`` extends a smaller
+    one.  ``stream`` names an independent random stream (``make_samples`` uses ``"train:"`` for
+    training data, so it never repeats an evaluation sample of the same seed).
     """
     check_common(tokenizer, length, n, seed)
     if n == 0:
@@ -118,7 +121,7 @@ def make_passkey_samples(
 
     out: list[TaskSample] = []
     for i in range(n):
-        rng = random.Random(f"passkey:{seed}:{length}:{i}")
+        rng = random.Random(f"{stream}passkey:{seed}:{length}:{i}")
         key = rng.randint(*key_range)
         d, fixed = resolve_depth(depth, i, rng)
         frac = (d / 100.0) if fixed else rng.random()

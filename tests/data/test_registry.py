@@ -47,8 +47,26 @@ def test_registry_errors(tok_bpe):
         make_samples("qa2", tok_bpe, 1000, 1)
     with pytest.raises(DataError, match="purpose"):
         make_samples("passkey", tok_bpe, 1000, 1, purpose="test")
-    with pytest.raises(DataError, match="haystack"):
-        make_samples("passkey", tok_bpe, 1000, 1, haystack="books")
+    with pytest.raises(DataError, match="unknown corpus"):
+        make_samples("niah2", tok_bpe, 1000, 1, haystack="bookz")
+
+
+def test_fixed_filler_tasks_ignore_the_haystack(tok_bpe):
+    # One haystack setting can serve a task mix: passkey and niah1 keep their fixed filler.
+    for task in ("passkey", "niah1"):
+        assert make_samples(task, tok_bpe, 600, 1, haystack="books:train", purpose="train") == \
+            make_samples(task, tok_bpe, 600, 1, purpose="train")
+        assert make_samples(task, tok_bpe, 600, 1, haystack="books:test") == \
+            make_samples(task, tok_bpe, 600, 1)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_training_stream_differs_from_eval(tok_bpe, task):
+    length = 1000 if task.startswith("babilong") else 600
+    ev = make_samples(task, tok_bpe, length, 3, seed=0)
+    tr = make_samples(task, tok_bpe, length, 3, seed=0, purpose="train")
+    assert {s.prompt for s in ev}.isdisjoint(s.prompt for s in tr)
+    assert [s.answer for s in ev] != [s.answer for s in tr]
 
 
 def test_parse_length():
