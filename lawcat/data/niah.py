@@ -42,7 +42,7 @@ import random
 import uuid
 from collections.abc import Sequence
 
-from ._tokens import check_tokenizer, count_tokens, fit_largest, n_special, prefix_token_counter
+from ._tokens import count_tokens, fit_largest, n_special, prefix_token_counter
 from .errors import DataError
 from .haystack import Corpus, as_corpus, package_file, split_sentences
 from .passkey import GARBAGE, check_common, resolve_depth

@@ -141,7 +141,12 @@ def make_passkey_samples(
             p, s = split(m)
             return base + gcount(p) + gcount(s)
 
-        n_garbage, n_tok = fit_largest(exact, length, n_max, estimate, what="passkey prompt")
+        hi = n_max
+        while True:
+            n_garbage, n_tok = fit_largest(exact, length, hi, estimate, what="passkey prompt")
+            if n_garbage < hi:
+                break
+            hi *= 2  # never exceeded the budget (a tokenizer packing garbage unusually well)
         n_prefix, n_suffix = split(n_garbage)
         prompt = passkey_prompt(key, n_prefix, n_suffix)
         start = len(TASK_DESCRIPTION) + n_prefix + 2  # after the task line and prefix newlines
