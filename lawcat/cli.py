@@ -3,6 +3,7 @@
     lawcat linearize --teacher default --preset lawcat --out runs/fresh   # a student before any training
     lawcat generate  runs/fresh --prompt "..."                            # recurrent decoding, O(1) state
     lawcat distill   --recipe recipes/passkey.yaml --teacher default --out runs/pk [stage1.lr=3e-3 ...]
+    lawcat eval      runs/pk --task passkey --lengths 1k,2k,4k,8k,16k,32k --out evals/pk
     lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
     lawcat demo                                                           # the README's main job
 
@@ -70,6 +71,33 @@ def cmd_distill(args) -> int:
     for name, st in (("stage 1", s1), ("stage 2", s2)):
         if st:
             print(f"  {name}: {st['steps']} steps, {st['tokens_per_s']:,.0f} tokens/s, best val {st['best_val']}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from .data import parse_length
+    from .eval.runner import run_eval
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.startswith("cuda") else None
+    model, tokenizer = _load_any(args.model, dtype=dtype, device=device)
+    if tokenizer is None:
+        raise SystemExit(f"error: {args.model} has no tokenizer files")
+    name = args.name or args.model.rstrip("/").split("/")[-1]
+    if args.task == "lm-eval":
+        from .eval.lm_eval_adapter import run_lm_eval
+
+        run_lm_eval(model, tokenizer, tasks=args.lm_eval_tasks.split(","), out_dir=args.out, limit=args.limit,
+                    device=device)
+        return 0
+    lengths = [parse_length(x, args.task) for x in args.lengths.split(",")]
+    depth = None if args.depths is None else [float(x) for x in args.depths.split(",")]
+    n = args.n if args.n is not None else (100 if args.task.startswith("babilong") else 25 if args.task.startswith("niah") else 10)
+    run_eval(model, tokenizer, name, args.task, lengths, n, args.out, seed=args.seed, depth=depth,
+             batch_size=args.batch_size, chat=args.chat, chunk_size=args.prefill_chunk)
+    print(open(f"{args.out}/results.md").read())
     return 0
 
 
@@ -145,6 +173,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     s.add_argument("overrides", nargs="*", help="recipe overrides as dotted.key=value, e.g. stage1.lr=3e-3")
     s.set_defaults(func=cmd_distill)
+
+    s = sub.add_parser("eval", help="passkey / S-NIAH / BABILong / LM-eval on a teacher or a student")
+    s.add_argument("model", help="a lawcat run dir, an HF dir, a .gguf file, or 'default'")
+    s.add_argument("--task", required=True, choices=["passkey", "niah1", "niah2", "niah3", "babilong-qa2",
+                                                    "babilong-qa3", "lm-eval"])
+    s.add_argument("--lengths", default="1k,2k,4k,8k", help="comma list; 4k = 4096 (BABILong: 4000)")
+    s.add_argument("--n", type=int, default=None, help="samples per length (default: the paper's 10/25/100)")
+    s.add_argument("--depths", default=None, help="needle depths in percent for a heatmap grid (default: uniform)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=1)
+    s.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
+    s.add_argument("--prefill-chunk", type=int, default=8192, help="students: tokens per prefill chunk")
+    s.add_argument("--name", default=None, help="model name in tables (default: the directory name)")
+    s.add_argument("--device", default=None)
+    s.add_argument("--lm-eval-tasks", default="piqa,arc_easy,arc_challenge,hellaswag,winogrande")
+    s.add_argument("--limit", type=int, default=None, help="lm-eval: items per task")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("compare", help="one table and one chart per task across result files or run dirs")
     s.add_argument("paths", nargs="+")
