@@ -277,15 +277,12 @@ def breakdown(args, dtype, g_dtype):
 
 TUNE_CONFIGS = [
     {},
-    {"fwd_out_warps": 8},
-    {"bwd_grad_warps": 4},
     {"bwd_split": True},
-    {"bwd_split": True, "bwd_grad_warps": 4},
-    {"programs_per_sm": 2},
-    {"programs_per_sm": 8},
-    {"fwd_local_warps": 8, "bwd_local_warps": 8},
-    {"num_stages": 1},
-    {"num_stages": 3},
+    {"bwd_grad_warps": 4},
+    {"fwd_out_warps": 8},
+    {"programs_per_sm": 4},
+    {"programs_per_sm": 16},
+    {"num_stages": 2},
 ]
 
 

@@ -307,34 +307,31 @@ def _bwd_grad_kernel(
 
     p_c = i_bh.to(tl.int64) * NT + i_c
     p_s = i_bh.to(tl.int64) * NSEG + i_s
-    # gradient w.r.t. the state at the chunk end
+    # gradient w.r.t. the state at the chunk end (fp32 for the dg boundary term, DT for the dots)
     b_ec = tl.load(ecy + p_c * K + o_k, mask=m_k, other=0.)
     b_dh = tl.load(dhl + p_c * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.).to(tl.float32)
     b_dh += b_ec[:, None] * tl.load(dhs + p_s * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.)
 
-    b_q = tl.load(q + off_k, mask=m_tk, other=0.).to(tl.float32)
-    b_k = tl.load(k + off_k, mask=m_tk, other=0.).to(tl.float32)
+    # operands kept in DT (bf16) to save registers; decays recomputed from G where needed
+    b_q = tl.load(q + off_k, mask=m_tk, other=0.)
+    b_k = tl.load(k + off_k, mask=m_tk, other=0.)
     b_g = tl.load(g + off_k, mask=m_tk, other=0.).to(tl.float32)
     b_G = tl.cumsum(b_g, axis=0)
     b_gl = tl.sum(b_g, axis=0)
     b_Gr = tl.sum(tl.where((o_t < BT // 2)[:, None], b_g, 0.), axis=0)
-    b_dG = b_G - b_Gr[None, :]
-    b_qf = tl.exp(b_dG)
-    b_kf = tl.exp(-b_dG)
-    b_qt = (b_q * b_qf).to(DT)
-    b_kt = (b_k * b_kf).to(DT)
-    b_kl = tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.))
+    b_qt = (b_q.to(tl.float32) * tl.exp(b_G - b_Gr[None, :])).to(DT)
+    b_kt = (b_k.to(tl.float32) * tl.exp(b_Gr[None, :] - b_G)).to(DT)
 
     if DO_DV:
         # dv = A^T dnum + (k e^{G_L - G}) dh
         b_A = tl.dot(b_qt, tl.trans(b_kt), input_precision=PREC)
         b_A = tl.where(m_causal, b_A * scale, 0.).to(DT)
         b_dv = tl.dot(tl.trans(b_A), b_dnum, input_precision=PREC)
-        b_dv += tl.dot((b_k * b_kl).to(DT), b_dh.to(DT), input_precision=PREC)
+        b_kh = (b_k.to(tl.float32) * tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.))).to(DT)
+        b_dv += tl.dot(b_kh, b_dh.to(DT), input_precision=PREC)
         tl.store(dv + off_v, b_dv.to(dv.dtype.element_ty), mask=m_tv)
 
     if DO_DQK:
-        b_v = tl.load(v + off_v, mask=m_tv, other=0.)
         # state at the chunk start
         b_dc = tl.load(dcy + p_c * K + o_k, mask=m_k, other=0.)
         b_h = tl.load(hl + p_c * (K * V) + o_k[:, None] * V + o_v[None, :], mask=m_kv, other=0.).to(tl.float32)
@@ -343,28 +340,32 @@ def _bwd_grad_kernel(
         b_z += b_dc * tl.load(zs + p_s * K + o_k, mask=m_k, other=0.)
         b_dz = tl.load(dzl + p_c * K + o_k, mask=m_k, other=0.)
         b_dz += b_ec * tl.load(dzs + p_s * K + o_k, mask=m_k, other=0.)
+        # dg boundary term rowsum(S^_end * dS^_end), S^_end = e^{G_L} S^_start + sum_s (k_s e^{G_L-G_s})^T v^_s;
+        # the second part gives sum_s k_s dki_s (added below)
+        b_bnd = tl.exp(b_gl) * (tl.sum(b_h * b_dh, axis=1) + b_z * b_dz)
+        b_hb = b_h.to(DT)
+        b_dhb = b_dh.to(DT)
 
+        b_v = tl.load(v + off_v, mask=m_tv, other=0.)
         # intra-chunk score gradient dP_ts = scale * (dnum_t . v_s + dden_t), s <= t
         b_dP = tl.dot(b_dnum, tl.trans(b_v), input_precision=PREC) + b_dden[:, None]
         b_dP = tl.where(m_causal, b_dP * scale, 0.).to(DT)
 
-        # dq = scale e^G (dnum h^T + dden z) + qf (dP kt)
-        b_dq = tl.dot(b_dnum, tl.trans(b_h.to(DT)), input_precision=PREC) + b_dden[:, None] * b_z[None, :]
-        b_dq = b_dq * tl.exp(b_G) * scale + b_qf * tl.dot(b_dP, b_kt, input_precision=PREC)
-
-        # dk = kf (dP^T qt) + e^{G_L - G} (v dh^T + dz)
-        b_dki = b_kl * (tl.dot(b_v, tl.trans(b_dh.to(DT)), input_precision=PREC) + b_dz[None, :])
-        b_dk = b_kf * tl.dot(tl.trans(b_dP), b_qt, input_precision=PREC) + b_dki
-
-        # dg: reverse cumsum inside the chunk of (q dq - k dk), plus rowsum(S^_end * dS^_end) where
-        # S^_end = e^{G_L} S^_start + sum_s (k_s e^{G_L - G_s})^T v^_s, whose second part gives
-        # sum_s k_s dki_s
-        b_w = b_q * b_dq - b_k * b_dk
-        b_gsum = tl.sum(b_w, axis=0)
-        b_rc = b_gsum[None, :] - tl.cumsum(b_w, axis=0) + b_w
-        b_bnd = tl.exp(b_gl) * (tl.sum(b_h * b_dh, axis=1) + b_z * b_dz) + tl.sum(b_k * b_dki, axis=0)
-        b_dgo = b_rc + b_bnd[None, :]
-
+        # dq = scale e^G (dnum h^T + dden z) + e^{G-Gr} (dP kt)
+        b_dq = tl.dot(b_dnum, tl.trans(b_hb), input_precision=PREC) + b_dden[:, None] * b_z[None, :]
+        b_dq = b_dq * (tl.exp(b_G) * scale) + tl.exp(b_G - b_Gr[None, :]) * tl.dot(b_dP, b_kt, input_precision=PREC)
         tl.store(dq + off_k, b_dq.to(dq.dtype.element_ty), mask=m_tk)
+        b_w = b_q.to(tl.float32) * b_dq
+
+        # dk = e^{Gr-G} (dP^T qt) + e^{G_L - G} (v dh^T + dz)
+        b_dki = tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.)) * \
+            (tl.dot(b_v, tl.trans(b_dhb), input_precision=PREC) + b_dz[None, :])
+        b_kf = b_k.to(tl.float32)
+        b_bnd += tl.sum(b_kf * b_dki, axis=0)
+        b_dk = tl.exp(b_Gr[None, :] - b_G) * tl.dot(tl.trans(b_dP), b_qt, input_precision=PREC) + b_dki
         tl.store(dk + off_k, b_dk.to(dk.dtype.element_ty), mask=m_tk)
-        tl.store(dg + off_k, b_dgo.to(dg.dtype.element_ty), mask=m_tk)
+        b_w -= b_kf * b_dk
+
+        # dg = reverse cumsum inside the chunk of (q dq - k dk) + boundary term
+        b_rc = tl.sum(b_w, axis=0)[None, :] - tl.cumsum(b_w, axis=0) + b_w
+        tl.store(dg + off_k, (b_rc + b_bnd[None, :]).to(dg.dtype.element_ty), mask=m_tk)

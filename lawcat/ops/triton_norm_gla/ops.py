@@ -59,13 +59,13 @@ def _next_pow2(n: int) -> int:
 # Launch configuration; None = automatic.  Tuning knobs (benchmarks/bench_norm_gla.py --tune).
 CONFIG = {
     "seq_block_k": None,       # K tile of the sequential state kernels (None: all of K)
-    "programs_per_sm": 4,      # segments are sized so the state kernels launch this many programs per SM
+    "programs_per_sm": 8,      # segments are sized so the state kernels launch this many programs per SM
     "fwd_local_warps": None,
     "fwd_out_warps": None,
     "bwd_local_warps": None,
     "bwd_grad_warps": None,
     "bwd_split": None,         # separate dv kernel (None: when the tiles are large or fp32)
-    "num_stages": 2,
+    "num_stages": 3,
 }
 
 _SM_COUNT = {}
