@@ -39,10 +39,12 @@ def test_forward_and_backward_match_reference(B, T, H, K, V, dtype):
         assert torch.isfinite(out).all() and torch.isfinite(state).all()
         outs[backend] = (out, state)
         grads[backend] = [t.grad for t in leaves]
-    assert rel_err(outs["fla"][0], outs["reference"][0]) < tol
-    assert rel_err(outs["fla"][1], outs["reference"][1]) < tol
-    for name, a, b in zip("q k v g S0".split(), grads["fla"], grads["reference"]):
-        assert rel_err(a, b) < tol * 2, f"grad {name}: rel err {rel_err(a, b):.2e}"
+    errs = {"out": rel_err(outs["fla"][0], outs["reference"][0]), "state": rel_err(outs["fla"][1], outs["reference"][1])}
+    errs.update({f"d{name}": rel_err(a, b) for name, a, b in zip("q k v g S0".split(), grads["fla"], grads["reference"])})
+    print(f"\nPARITY B={B} T={T} H={H} K={K} V={V} {str(dtype)[6:]}: " + " ".join(f"{k}={v:.1e}" for k, v in errs.items()))
+    assert errs["out"] < tol and errs["state"] < tol
+    for name in "q k v g S0".split():
+        assert errs[f"d{name}"] < tol * 2, f"grad {name}: rel err {errs[f'd{name}']:.2e}"
 
 
 def test_step_kernel_matches_reference_and_chunk():
