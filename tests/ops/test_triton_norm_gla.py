@@ -4,8 +4,10 @@ CPU (no GPU): needs triton installed; the kernels run under the Triton interpret
 (TRITON_INTERPRET=1 is set by this module before the first kernel is built), small shapes only.
 GPU: the tests marked ``cuda`` run the compiled kernels at larger shapes and in bf16.
 
-    TRITON_INTERPRET=1 python -m pytest tests/ops/test_triton_norm_gla.py -q          # CPU
-    python -m pytest tests/ops/test_triton_norm_gla.py -q -m cuda                      # on the GPU
+    TRITON_INTERPRET=1 python -m pytest tests/ops/test_triton_norm_gla.py -q -s       # CPU, ~30 s
+    python -m pytest tests/ops/test_triton_norm_gla.py -q -s -m cuda                   # GPU, ~2 min (compiles)
+
+-s prints the relative errors of every case.
 """
 
 from __future__ import annotations
@@ -19,16 +21,14 @@ import torch.nn.functional as F
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 HAS_CUDA = torch.cuda.is_available()
-
-if HAS_TRITON and not HAS_CUDA:
-    # must be set before the kernels module is imported (triton reads it when the kernels are defined)
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
+# The interpreter must be on before triton is first imported (tests/conftest.py imports it through
+# transformers), so it is taken from the environment only: TRITON_INTERPRET=1 python -m pytest ...
 INTERPRET = HAS_TRITON and os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 needs_interpreter = pytest.mark.skipif(
-    not (HAS_TRITON and INTERPRET),
-    reason="needs triton with TRITON_INTERPRET=1 (pip install triton); GPU runs use the cuda-marked tests",
+    not INTERPRET,
+    reason="CPU kernel tests need triton (pip install triton) and TRITON_INTERPRET=1 set in the environment "
+           "before pytest starts; on a GPU run the cuda-marked tests instead",
 )
 needs_cuda = pytest.mark.skipif(not (HAS_TRITON and HAS_CUDA), reason="needs a CUDA device and triton")
 
@@ -140,13 +140,13 @@ def run_case(B, T, H, K, V, dtype, device, *, use_h0, final, x_min=None, seed=0,
     if use_h0:
         got["dh0"] = h0_leaf.grad
 
-    # reference in float64 on the CPU
-    rl = [t.detach().cpu().double().requires_grad_(True) for t in (q, k, v, g)]
-    rh0 = h0.detach().cpu().double().requires_grad_(True) if use_h0 else None
+    # reference in float64 (on the inputs' device: the GPU runs its T-step loop much faster)
+    rl = [t.detach().double().requires_grad_(True) for t in (q, k, v, g)]
+    rh0 = h0.detach().double().requires_grad_(True) if use_h0 else None
     ro, rht = naive_normalized_gla(*rl, scale=scale, initial_state=rh0, eps=eps)
-    rloss = (ro * do.cpu().double()).sum()
+    rloss = (ro * do.double()).sum()
     if final:
-        rloss = rloss + (rht * dht.cpu().double()).sum()
+        rloss = rloss + (rht * dht.double()).sum()
     rloss.backward()
     ref = {"o": ro.detach(), "dq": rl[0].grad, "dk": rl[1].grad, "dv": rl[2].grad, "dg": rl[3].grad}
     if final:
@@ -160,7 +160,7 @@ def run_case(B, T, H, K, V, dtype, device, *, use_h0, final, x_min=None, seed=0,
         assert a is not None, f"{name} missing"
         assert a.dtype == (torch.float32 if name in ("ht", "dh0", "dg") else dtype), (name, a.dtype)
         assert torch.isfinite(a).all(), f"{name} has non-finite values"
-        errs[name] = rel(a.cpu(), ref[name])
+        errs[name] = rel(a, ref[name])
     for name, e in errs.items():
         bound = tol if name in ("o", "ht") else gtol
         assert e <= bound, f"{name}: rel err {e:.3e} > {bound:.1e} (all: {errs})"
@@ -284,7 +284,7 @@ GPU_CASES = [
     # B, T,    H,  K,   V,  dtype,          use_h0, final, x_min, tol,  gtol
     (1, 1000, 4, 64, 64, torch.float32, True, True, -20.0, 1e-4, 1e-4),
     (2, 777, 3, 128, 128, torch.float32, True, True, -20.0, 1e-4, 1e-4),
-    (1, 4096, 32, 64, 64, torch.bfloat16, True, True, -20.0, 1e-2, 2e-2),
+    (1, 2048, 32, 64, 64, torch.bfloat16, True, True, -20.0, 1e-2, 2e-2),
     (2, 1025, 8, 128, 128, torch.bfloat16, False, True, -20.0, 1e-2, 2e-2),
     (1, 2000, 4, 64, 128, torch.bfloat16, True, False, None, 1e-2, 2e-2),
 ]

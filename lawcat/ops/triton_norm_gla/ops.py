@@ -65,7 +65,7 @@ CONFIG = {
     "bwd_local_warps": None,
     "bwd_grad_warps": None,
     "bwd_split": None,         # separate dv kernel (None: when the tiles are large or fp32)
-    "num_stages": 3,
+    "num_stages": 3,           # upper bound for the sequential kernels (see _stages)
 }
 
 _SM_COUNT = {}
@@ -112,6 +112,14 @@ def _cfg(name, default):
     return default if val is None else val
 
 
+def _stages(BK, BV, a_bytes, b_bytes, v_bytes):
+    """Pipelining depth of the sequential kernels: CONFIG["num_stages"], lowered when the loads of
+    one stage are large (fp32, or K = V = 128) so that shared memory suffices."""
+    per_stage = CHUNK * (BK * (a_bytes + b_bytes) + BV * v_bytes)
+    fits = 3 if per_stage <= 40 * 1024 else 2 if per_stage <= 72 * 1024 else 1
+    return max(1, min(fits, CONFIG["num_stages"] or fits))
+
+
 def _warps(name, BK, BV, small=4, large=8):
     return _cfg(name, large if BK * BV > 64 * 64 else small)
 
@@ -134,7 +142,8 @@ def _forward_states(k, v, g, initial_state, plan, output_final_state):
     kern._fwd_local_kernel[(NKs, NSEG, B * H)](
         k, v, g, hl, zl, dcy, seg_h, seg_z, seg_d,
         T, NT, NS, H=H, K=K, V=V, BT=BT, BK=BKs, BV=BV, PREC=_prec(v.dtype),
-        num_warps=_warps("fwd_local_warps", BKs, BV), num_stages=CONFIG["num_stages"],
+        num_warps=_warps("fwd_local_warps", BKs, BV),
+        num_stages=_stages(BKs, BV, k.element_size(), g.element_size(), v.element_size()),
     )
     hs = _empty(B * H, NSEG, K, V, device=dev, dtype=f32)
     zs = _empty(B * H, NSEG, K, device=dev, dtype=f32)
@@ -230,7 +239,8 @@ class NormalizedGLAFunction(torch.autograd.Function):
         kern._bwd_local_kernel[(NKs, NSEG, B * H)](
             q, g, o, do, den, dden, dhl, dzl, ecy, seg_dh, seg_dz,
             ctx.scale, ctx.eps, T, NT, NS, H=H, K=K, V=V, BT=BT, BK=BKs, BV=BV, PREC=prec,
-            num_warps=_warps("bwd_local_warps", BKs, BV), num_stages=CONFIG["num_stages"],
+            num_warps=_warps("bwd_local_warps", BKs, BV),
+            num_stages=_stages(BKs, BV, q.element_size(), g.element_size(), do.element_size() + o.element_size()),
         )
         dhs = _empty(B * H, NSEG, K, V, device=dev, dtype=f32)
         dzs = _empty(B * H, NSEG, K, device=dev, dtype=f32)
@@ -258,7 +268,7 @@ class NormalizedGLAFunction(torch.autograd.Function):
                 dq, dk, dv, dg,
                 ctx.scale, ctx.eps, T, NT, NS, H=H, K=K, V=V, BT=BT, BK=BK, BV=BV, PREC=prec,
                 DO_DQK=do_dqk, DO_DV=do_dv,
-                num_warps=_warps("bwd_grad_warps", BK, BV, 8, 8), num_stages=1,
+                num_warps=_warps("bwd_grad_warps", BK, BV, 4, 8), num_stages=1,
             )
         return dq, dk, dv, dg, None, dh0, None, None, None
 
