@@ -1,0 +1,370 @@
+"""The results file of `lawcat bench` (bench.json), its checks, the markdown tables, merging runs.
+
+File format (UTF-8 JSON, written atomically; every number raw, nothing rounded)::
+
+    {"format": "lawcat-bench", "version": 1,
+     "run": {"date", "argv", "device", "dtype", "settings": {...}, "machine": {...}, "wall_s"},
+     "model": {"name", "source", "arch", "family", "shape": {...}, "params", "lawcat_params", "weights_bytes",
+               "dtype", "attn_implementation", "lawcat": {...}} | null,
+     "matmul": {"n", "dtype", "flops", "status", "ms", "times_ms", "flops_per_s"} | null,
+     "records": [{"kind": "prefill"|"decode"|"op", "model": "teacher"|"student"|<op method>,
+                  "length": T, "batch", "status": "ok"|"oom"|"skipped"|"error"|"unsupported",
+                  "ms", "times_ms", "peak_bytes", "base_bytes", "tokens_per_s", "flops", "flops_per_s",
+                  "utilization" (prefill), "state_bytes" (decode), "reason" (skipped), "error" (oom/error)}]}
+
+`length` is the prompt length for prefill, the context before the timed steps for decode, T for the operator.
+`ms` is the median of `times_ms` (per step for decode). `peak_bytes` is CUDA's allocator peak (weights
+included), null on CPU.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .harness import FORMAT, FORMAT_VERSION, BenchError
+
+__all__ = ["BenchResultsError", "STATUSES", "format_count", "format_length", "format_ms", "markdown_report",
+           "merge_results", "parse_lengths", "read_results", "validate_results", "write_json", "write_report"]
+
+STATUSES = ("ok", "oom", "skipped", "error", "unsupported")
+RECORD_KINDS = ("prefill", "decode", "op")
+GiB, MiB = 1 << 30, 1 << 20
+
+
+class BenchResultsError(BenchError):
+    pass
+
+
+# ---- lengths ----------------------------------------------------------------------------------------------
+def _one_length(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", text)
+    if not m:
+        raise BenchError(f"bad length {text!r}: use a token count like 4096, 4k or 1m")
+    n = float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
+    if n < 1 or n != int(n):
+        raise BenchError(f"bad length {text!r}: not a positive whole number of tokens")
+    return int(n)
+
+
+def parse_lengths(text: str) -> list[int]:
+    """'1k,2k,4k' or '1k..128k' (doubling) or a mix: '1k..8k,12k' -> token counts, ascending, unique."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        if ".." in part:
+            lo, hi = (_one_length(x) for x in part.split("..", 1))
+            if hi < lo:
+                raise BenchError(f"bad range {part!r}: the end is below the start")
+            n = lo
+            while n <= hi:
+                out.append(n)
+                n *= 2
+        else:
+            out.append(_one_length(part))
+    if not out:
+        raise BenchError(f"no lengths in {text!r}")
+    return sorted(set(out))
+
+
+def format_length(n: int) -> str:
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20}M"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n >> 10}K"
+    return str(n)
+
+
+def format_count(n) -> str:
+    """1235814400 -> '1.24B', 134515008 -> '135M', 90432 -> '90.4K'."""
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return str(n)
+
+
+def format_ms(x) -> str:
+    if x is None:
+        return "—"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+# ---- checks and files -------------------------------------------------------------------------------------
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+
+
+def validate_results(results: dict) -> dict:
+    """Raise BenchResultsError naming every problem; return the results unchanged when they are sound."""
+    errs: list[str] = []
+    if not isinstance(results, dict):
+        raise BenchResultsError("bench results must be a JSON object")
+    if results.get("format") != FORMAT:
+        errs.append(f"format is {results.get('format')!r}, expected {FORMAT!r}")
+    if results.get("version") != FORMAT_VERSION:
+        errs.append(f"version is {results.get('version')!r}, expected {FORMAT_VERSION}")
+    run = results.get("run")
+    if not isinstance(run, dict):
+        errs.append("'run' is missing")
+    else:
+        for key in ("date", "device", "dtype", "settings", "machine"):
+            if key not in run:
+                errs.append(f"run.{key} is missing")
+    recs = results.get("records")
+    if not isinstance(recs, list):
+        errs.append("'records' is not a list")
+        recs = []
+    for i, r in enumerate(recs):
+        where = f"records[{i}]"
+        if not isinstance(r, dict):
+            errs.append(f"{where} is not an object")
+            continue
+        if r.get("kind") not in RECORD_KINDS:
+            errs.append(f"{where}.kind is {r.get('kind')!r}")
+        if not isinstance(r.get("model"), str):
+            errs.append(f"{where}.model is missing")
+        if not isinstance(r.get("length"), int) or r["length"] < 1:
+            errs.append(f"{where}.length is {r.get('length')!r}, expected a positive int")
+        status = r.get("status")
+        if status not in STATUSES:
+            errs.append(f"{where}.status is {status!r}")
+        if status == "ok":
+            if not (_is_num(r.get("ms")) and r["ms"] > 0):
+                errs.append(f"{where}: status ok but ms is {r.get('ms')!r}")
+            if not (isinstance(r.get("times_ms"), list) and r["times_ms"] and all(_is_num(t) for t in r["times_ms"])):
+                errs.append(f"{where}: status ok but times_ms is empty or not numbers")
+            if r.get("kind") in ("prefill", "decode") and not _is_num(r.get("tokens_per_s")):
+                errs.append(f"{where}: tokens_per_s is missing")
+            if r.get("kind") == "decode" and not isinstance(r.get("state_bytes"), int):
+                errs.append(f"{where}: state_bytes is missing")
+        elif status == "skipped" and not r.get("reason"):
+            errs.append(f"{where}: skipped without a reason")
+        elif status in ("oom", "error", "unsupported") and r.get("ms") is not None:
+            errs.append(f"{where}: status {status} but a time is recorded")
+    if errs:
+        raise BenchResultsError("bench results are not valid: " + "; ".join(errs[:10])
+                                + (f" (and {len(errs) - 10} more)" if len(errs) > 10 else ""))
+    return results
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(results: dict, path) -> Path:
+    path = Path(path)
+    _atomic_write(path, (json.dumps(results, indent=1, default=str) + "\n").encode())
+    return path
+
+
+def read_results(path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "bench.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BenchResultsError(f"{path} does not exist: give a bench.json or the folder holding one") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BenchResultsError(f"{path} is not valid JSON ({e})") from e
+    return validate_results(data)
+
+
+def merge_results(parts: list[dict]) -> dict:
+    """One results dict from runs of the same model on the same device (e.g. a long-lengths run added to a
+    short-lengths one). Each record keeps the index of its run in `run.merged_from`; a later run's point
+    replaces an earlier one's of the same (kind, model, length) unless the later one was skipped."""
+    if not parts:
+        raise BenchResultsError("nothing to merge")
+    for p in parts:
+        validate_results(p)
+
+    def key(p):
+        return ((p.get("model") or {}).get("name"), p["run"]["machine"].get("device"), p["run"]["dtype"])
+
+    if len({key(p) for p in parts}) > 1:
+        raise BenchResultsError("only runs of the same model, device and dtype can be merged: "
+                                + ", ".join(str(key(p)) for p in parts))
+    out = json.loads(json.dumps(parts[0]))
+    out["run"]["merged_from"] = [p["run"] for p in parts]
+    out["matmul"] = next((p["matmul"] for p in parts if p.get("matmul")), None)
+    points: dict[tuple, dict] = {}
+    for i, p in enumerate(parts):
+        for r in p["records"]:
+            k = (r["kind"], r["model"], r["length"])
+            if k in points and r["status"] == "skipped":
+                continue
+            points[k] = {**r, "run_index": i}
+    out["records"] = sorted(points.values(), key=lambda r: (RECORD_KINDS.index(r["kind"]), r["length"]))
+    return out
+
+
+# ---- markdown ---------------------------------------------------------------------------------------------
+def _records(results, kind):
+    return [r for r in results.get("records", []) if r["kind"] == kind]
+
+
+def _series_names(recs, preferred=("teacher", "student")):
+    names = list(dict.fromkeys(r["model"] for r in recs))
+    return [n for n in preferred if n in names] + [n for n in names if n not in preferred]
+
+
+def _cell(rec, value_fn):
+    if rec is None:
+        return ""
+    st = rec["status"]
+    if st == "ok":
+        return value_fn(rec)
+    return {"oom": "OOM", "skipped": "—", "error": "error", "unsupported": "n/a"}[st]
+
+
+def _gib(b):
+    return "—" if b is None else f"{b / GiB:.2f}"
+
+
+def _pct(x):
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _footnotes(recs) -> list[str]:
+    notes = []
+    for r in recs:
+        if r["status"] in ("skipped", "error", "unsupported") or (r["status"] == "oom" and r.get("error")):
+            why = r.get("reason") or r.get("error") or ""
+            where = f"- {r['model']} at {format_length(r['length'])}: {r['status']}"
+            notes.append(where + (f" ({why})" if why else ""))
+    return notes
+
+
+def _notes(recs) -> list[str]:
+    notes = _footnotes(recs)
+    return ["", *notes] if notes else []
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def markdown_report(results: dict) -> str:
+    run, model, mm = results["run"], results.get("model") or {}, results.get("matmul")
+    mach = run.get("machine", {})
+    s = run.get("settings", {})
+    title = model.get("name") or "attention operator"
+    lines = [f"# lawcat bench: {title}", ""]
+    if model:
+        lines.append(f"Model: {model.get('source', '')}; {format_count(model.get('params', 0))} parameters, "
+                     f"{model.get('lawcat_params', 0):,} LAWCAT parameters, {model.get('dtype')}, "
+                     f"teacher attention `{model.get('attn_implementation')}`.")
+    lines.append(f"Machine: {mach.get('device')} ({run.get('device')}), torch {mach.get('torch')}, transformers "
+                 f"{mach.get('transformers')}, fla-core {mach.get('fla_core')}, triton {mach.get('triton')}; "
+                 f"{run.get('date')}.")
+    if mm and mm.get("flops_per_s"):
+        lines.append(f"Matmul reference (this run): {mm['n']}³ {mm['dtype']} at {mm['flops_per_s'] / 1e12:.3g} TFLOP/s "
+                     f"({format_ms(mm['ms'])} ms).")
+    if run.get("argv"):
+        lines.append(f"Command: `{' '.join(str(a) for a in run['argv'])}`")
+    lines.append("Times are medians of repeated runs after warm-up (CUDA events on GPU); OOM = out of memory; "
+                 "— = not run (see notes).")
+
+    pre = _records(results, "prefill")
+    if pre:
+        names = _series_names(pre)
+        by = {(r["model"], r["length"]): r for r in pre}
+        lengths = sorted({r["length"] for r in pre})
+        header = ["tokens"] + [f"{n} ms" for n in names]
+        if {"teacher", "student"} <= set(names):
+            header.append("student speed-up")
+        header += [f"{n} peak GiB" for n in names] + [f"{n} tok/s" for n in names] + [f"{n} util" for n in names]
+        rows = []
+        for T in lengths:
+            row = [format_length(T)] + [_cell(by.get((n, T)), lambda r: format_ms(r["ms"])) for n in names]
+            if {"teacher", "student"} <= set(names):
+                t, st = by.get(("teacher", T)), by.get(("student", T))
+                ok = t and st and t["status"] == st["status"] == "ok"
+                row.append(f"{t['ms'] / st['ms']:.2f}x" if ok else "")
+            row += [_cell(by.get((n, T)), lambda r: _gib(r.get("peak_bytes"))) for n in names]
+            row += [_cell(by.get((n, T)), lambda r: f"{r['tokens_per_s']:,.0f}") for n in names]
+            row += [_cell(by.get((n, T)), lambda r: _pct(r.get("utilization"))) for n in names]
+            rows.append(row)
+        lines += ["", f"## Prefill (batch {s.get('batch', 1)})", "",
+                  f"Teacher: one HF forward (KV cache {'built' if s.get('teacher_cache', True) else 'off'}, logits of "
+                  f"the last position). Student: `prefill` in {s.get('chunk_size')}-token chunks. util = matmul FLOP/s "
+                  "(lawcat.bench.flops; teacher incl. causal attention) over the matmul reference.", ""]
+        lines += _table(header, rows) + _notes(pre)
+
+    dec = _records(results, "decode")
+    if dec:
+        names = _series_names(dec)
+        by = {(r["model"], r["length"]): r for r in dec}
+        header = (["context"] + [f"{n} ms/token" for n in names] + [f"{n} tok/s" for n in names]
+                  + [f"{n} cache MiB" for n in names] + [f"{n} peak GiB" for n in names])
+        rows = []
+        for C in sorted({r["length"] for r in dec}):
+            rows.append([format_length(C)]
+                        + [_cell(by.get((n, C)), lambda r: format_ms(r["ms"])) for n in names]
+                        + [_cell(by.get((n, C)), lambda r: f"{r['tokens_per_s']:,.1f}") for n in names]
+                        + [_cell(by.get((n, C)), lambda r: f"{r['state_bytes'] / MiB:,.2f}") for n in names]
+                        + [_cell(by.get((n, C)), lambda r: _gib(r.get("peak_bytes"))) for n in names])
+        lines += ["", f"## Decode (batch {s.get('batch', 1)}, median of {s.get('decode_steps')} steps after "
+                  f"{s.get('decode_warmup')} warm-up steps)", "",
+                  "Teacher: HF DynamicCache. Student: the recurrent LawcatCache (constant size). "
+                  "Eager, no CUDA graphs.",
+                  ""]
+        lines += _table(header, rows) + _notes(dec)
+
+    ops = _records(results, "op")
+    if ops:
+        names = _series_names(ops, preferred=("sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "gla",
+                                              "gla-triton"))
+        by = {(r["model"], r["length"]): r for r in ops}
+        shp = ops[0].get("shape") or {}
+        rows = [[format_length(T)] + [_cell(by.get((n, T)), lambda r: format_ms(r["ms"])) for n in names]
+                for T in sorted({r["length"] for r in ops})]
+        notes = [f"{n}: {', '.join(f'{k}={v}' for k, v in r.items() if k in ('gqa', 'backend'))}"
+                 for n in names for r in [next(x for x in ops if x["model"] == n)] if r.get("gqa") or r.get("backend")]
+        shape_text = (f"{shp['heads']} query heads, {shp['kv_heads']} KV heads, head dim {shp['head_dim']}, "
+                      if {"heads", "kv_heads", "head_dim"} <= set(shp) else "")
+        lines += ["", f"## Attention operator alone ({shape_text}batch {s.get('batch', 1)}, {run.get('dtype')}; "
+                  "median ms)", "",
+                  "SDPA: causal, under `torch.nn.attention.sdpa_kernel(<backend>)`. gla: "
+                  "`lawcat.ops.gla.normalized_gla` (feature dim = head dim, Eq. 8 normalizer)"
+                  + (f"; {'; '.join(notes)}" if notes else "") + ".", ""]
+        lines += _table(["T"] + names, rows) + _notes(ops)
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: dict, out_dir, plots: bool = True) -> dict[str, Path]:
+    """bench.json, bench.md and (plots=True) the PNG charts into out_dir; returns the paths by name."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    validate_results(results)
+    paths = {"json": write_json(results, out / "bench.json")}
+    md = out / "bench.md"
+    _atomic_write(md, markdown_report(results).encode())
+    paths["markdown"] = md
+    if plots:
+        from .plots import plot_all
+
+        paths.update(plot_all(results, out))
+    return paths

@@ -1,0 +1,219 @@
+"""The harness for real on CPU: a tiny random Llama and its student at tiny lengths (no times asserted)."""
+import argparse
+import json
+
+import pytest
+import torch
+
+from lawcat import LawcatConfig, linearize, load_teacher
+from lawcat.bench.architectures import arch_config
+from lawcat.bench.cli import add_bench_parser, main
+from lawcat.bench.flops import prefill_flops
+from lawcat.bench.harness import BenchError, BenchSettings, cache_nbytes, load_pair, run_bench
+from lawcat.bench.report import read_results, validate_results
+from lawcat.bench.timing import is_oom, measure, time_runs
+
+LENGTHS = [64, 128]
+
+
+def _settings(**kw):
+    base = dict(what=("prefill", "decode", "op"), lengths=list(LENGTHS), decode_contexts=list(LENGTHS),
+                decode_steps=2, decode_warmup=1, op_heads=4, op_kv_heads=2, op_head_dim=16,
+                op_methods=["sdpa-math", "gla"], chunk_size=48, warmup=0, repeats=1, matmul_n=64)
+    base.update(kw)
+    return BenchSettings(**base)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return load_pair(arch="tiny-llama", device="cpu", dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def results(pair):
+    teacher, student, info = pair
+    return run_bench(teacher, student, _settings(), device="cpu", info=info)
+
+
+def _get(results, kind, model, length):
+    return next(r for r in results["records"] if (r["kind"], r["model"], r["length"]) == (kind, model, length))
+
+
+def test_records_exist_for_every_point(results):
+    validate_results(results)
+    for kind, models in (("prefill", ("teacher", "student")), ("decode", ("teacher", "student")),
+                         ("op", ("sdpa-math", "gla"))):
+        recs = [r for r in results["records"] if r["kind"] == kind]
+        assert sorted((r["model"], r["length"]) for r in recs) == sorted((m, T) for m in models for T in LENGTHS)
+        assert all(r["status"] == "ok" and r["ms"] > 0 and len(r["times_ms"]) >= 1 for r in recs), recs
+    assert results["matmul"]["status"] == "ok" and results["matmul"]["flops_per_s"] > 0
+    assert results["model"]["name"] == "tiny-llama" and results["model"]["shape"]["layers"] == 2
+    assert results["run"]["machine"]["torch"] == torch.__version__
+    warm = results["run"]["warmup"]
+    assert warm["tokens"] == 64 and warm["teacher_s"] > 0 and warm["student_s"] > 0
+    json.dumps(results)  # everything serialisable
+
+
+def test_student_state_is_constant_and_teacher_cache_grows(results):
+    s64, s128 = (_get(results, "decode", "student", C)["state_bytes"] for C in LENGTHS)
+    assert s64 == s128 > 0
+    cfg = arch_config("tiny-llama")
+    for C in LENGTHS:
+        rec = _get(results, "decode", "teacher", C)
+        tokens = C + 1 + 2  # prompt + warm-up step + timed steps
+        head_dim = cfg.hidden_size // cfg.num_attention_heads
+        assert rec["state_bytes"] == 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * tokens * 4
+        assert rec["seq_length_after"] == tokens
+        assert len(rec["times_ms"]) == 2 and rec["tokens_per_s"] > 0
+
+
+def test_prefill_records_carry_flops_and_utilisation(results, pair):
+    _, student, _ = pair
+    for name in ("teacher", "student"):
+        rec = _get(results, "prefill", name, 128)
+        expected = prefill_flops(arch_config("tiny-llama"), 128, name, student.config)
+        assert rec["flops"] == expected["total"] and rec["flops_breakdown"] == expected
+        assert rec["utilization"] == pytest.approx(rec["flops_per_s"] / results["matmul"]["flops_per_s"])
+        assert rec["tokens_per_s"] == pytest.approx(128 / (rec["ms"] / 1e3))
+    assert _get(results, "prefill", "student", 128)["chunk_size"] == 48
+    assert _get(results, "op", "gla", 64)["backend"] == "reference"
+
+
+def _oom_above(model, limit):
+    """Make model.forward raise a CUDA-style OOM when it is given more than `limit` tokens."""
+    original = model.forward
+
+    def forward(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and ids.shape[1] > limit:
+            torch.zeros(1)  # an allocation in flight, as a real OOM would have
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+        return original(*args, **kwargs)
+
+    model.forward = forward
+    return original
+
+
+def test_teacher_oom_is_recorded_and_longer_lengths_skipped(pair):
+    teacher, student, info = pair
+    original = _oom_above(teacher, 64)
+    try:
+        res = run_bench(teacher, student, _settings(what=("prefill", "decode"), lengths=[32, 64, 128, 256],
+                                                    decode_contexts=[64, 128, 256]), device="cpu", info=info)
+        resumed = run_bench(teacher, student, _settings(what=("prefill",), lengths=[64, 128, 256],
+                                                        continue_after_oom=True), device="cpu", info=info)
+    finally:
+        teacher.forward = original
+    validate_results(res)
+    status = {(r["kind"], r["model"], r["length"]): r["status"] for r in res["records"]}
+    assert [status[("prefill", "teacher", T)] for T in (32, 64, 128, 256)] == ["ok", "ok", "oom", "skipped"]
+    assert all(status[("prefill", "student", T)] == "ok" for T in (32, 64, 128, 256))
+    assert [status[("decode", "teacher", C)] for C in (64, 128, 256)] == ["ok", "oom", "skipped"]
+    oom = _get(res, "prefill", "teacher", 128)
+    assert oom["ms"] is None and "OutOfMemoryError" in oom["error"]
+    assert "out of memory at 128" in _get(res, "prefill", "teacher", 256)["reason"]
+    assert [_get(resumed, "prefill", "teacher", T)["status"] for T in (64, 128, 256)] == ["ok", "oom", "oom"]
+
+
+def test_time_budget_skips_but_keeps_a_valid_file(pair):
+    teacher, student, info = pair
+    res = run_bench(teacher, student, _settings(time_budget=0.0), device="cpu", info=info)
+    validate_results(res)
+    assert res["records"] and all(r["status"] == "skipped" and "time budget" in r["reason"] for r in res["records"])
+
+
+def test_on_record_sees_every_point(pair):
+    teacher, student, info = pair
+    seen = []
+    run_bench(teacher, student, _settings(what=("prefill",)), device="cpu", info=info,
+              on_record=lambda res: seen.append(len(res["records"])))
+    assert seen[-1] == 4 and set(range(1, 5)) <= set(seen)
+
+
+def test_op_only_run_needs_no_model():
+    res = run_bench(None, None, _settings(what=("op",), lengths=[32]), device="cpu")
+    validate_results(res)
+    assert res["model"] is None and {r["model"] for r in res["records"]} == {"sdpa-math", "gla"}
+    with pytest.raises(BenchError, match="teacher is needed"):
+        run_bench(None, None, _settings(what=("prefill",)), device="cpu")
+    with pytest.raises(BenchError, match="unknown measurement"):
+        run_bench(None, None, _settings(what=("train",)), device="cpu")
+
+
+def test_timing_helpers():
+    import time
+
+    times = time_runs(lambda: time.sleep(0.02), "cpu", warmup=0, repeats=100, max_seconds=0.03)
+    assert 1 <= len(times) <= 3
+    assert is_oom(torch.OutOfMemoryError("x")) and is_oom(RuntimeError("CUDA error: out of memory"))
+    assert not is_oom(ValueError("out of memory"))
+
+    def boom():
+        raise RuntimeError("No available kernel. Aborting execution.")
+    assert measure(boom, "cpu").status == "unsupported"
+    assert measure(lambda: 1 / 0, "cpu").status == "error"
+
+
+def test_load_pair_from_hf_dir_and_run_dir(teacher_dir, tmp_path):
+    teacher, student, info = load_pair(str(teacher_dir), device="cpu")
+    assert info["name"] == "teacher" and info["arch"] is None
+    assert student.model.layers[0].mlp is teacher.model.layers[0].mlp  # weights shared, not copied
+    t2, _ = load_teacher(str(teacher_dir))
+    linearize(t2, LawcatConfig()).save_pretrained(tmp_path / "run")
+    teacher, student, info = load_pair(str(tmp_path / "run"), device="cpu")
+    assert info["name"] == "run" and "run dir" in info["source"]
+    _, cache = student.prefill(torch.randint(0, 97, (1, 20)), chunk_size=8)
+    assert cache_nbytes(cache) == cache.nbytes() > 0
+    with pytest.raises(BenchError, match="give a model"):
+        load_pair(None, None)
+
+
+def test_cli_end_to_end(tmp_path, capsys):
+    out = tmp_path / "b"
+    rc = main(["tiny-llama", "--device", "cpu", "--lengths", "64,128", "--decode-contexts", "64,128",
+               "--decode-steps", "2", "--decode-warmup", "1", "--op-shape", "4,2,16", "--op-methods", "sdpa-math,gla",
+               "--chunk-size", "64", "--warmup", "0", "--repeats", "1", "--matmul-n", "64", "--out", str(out)])
+    assert rc == 0
+    res = read_results(out)
+    assert {p.name for p in out.iterdir()} >= {"bench.json", "bench.md", "prefill_latency.png", "decode_latency.png",
+                                                "decode_memory.png", "op_latency.png"}
+    assert res["run"]["settings"]["lengths"] == [64, 128]
+    assert "## Prefill" in capsys.readouterr().out
+    # re-render from the JSON
+    assert main(["--from-json", str(out / "bench.json"), "--out", str(tmp_path / "again"), "--no-plots"]) == 0
+    assert (tmp_path / "again" / "bench.md").read_text() == (out / "bench.md").read_text()
+
+
+def test_cli_errors_and_listing(tmp_path, capsys):
+    assert main(["--list-archs"]) == 0
+    assert "llama-3.2-1b" in capsys.readouterr().out
+    assert main(["--arch", "llama-9", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    assert "unknown architecture" in capsys.readouterr().err
+    assert main(["--what", "prefill", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    assert main(["tiny-llama", "--lengths", "abc", "--out", str(tmp_path)]) == 2
+    assert main(["tiny-llama"]) == 2  # no --out
+
+
+def test_add_bench_parser_plugs_into_a_main_parser():
+    p = argparse.ArgumentParser(prog="lawcat")
+    sub = p.add_subparsers(dest="command", required=True)
+    add_bench_parser(sub)
+    args = p.parse_args(["bench", "llama-3.2-1b", "--lengths", "1k..4k", "--out", "x"])
+    assert args.command == "bench" and args.model == "llama-3.2-1b" and args.lengths == "1k..4k"
+    assert args.func.__name__ == "cmd_bench"
+
+
+def test_planner_predicts_from_median_runs():
+    from lawcat.bench.harness import _Planner
+
+    p = _Planner(BenchSettings(time_budget=100.0, repeats=5, max_seconds=20.0, warmup=1, skip_warmup_after_s=2.0))
+    series = ("prefill", "teacher")
+    assert p.skip_reason(series, 1024, 2.0) is None                      # nothing known yet: run it
+    p.done(series, 1024, {"status": "ok", "ms": 10_000.0, "times_ms": [10_000.0]})
+    assert p.predict(series, 2048, 2.0) == pytest.approx(40.0)           # 4x, one timed run, no warm-up (> 2 s)
+    assert p.skip_reason(series, 2048, 2.0) is None
+    assert "predicted 160 s" in p.skip_reason(series, 4096, 2.0)
+    p.done(("op", "gla"), 1024, {"status": "ok", "ms": 1.0, "times_ms": [1.0]})
+    assert p.predict(("op", "gla"), 2048, 1.0) == pytest.approx(0.002 * 6)  # 5 timed + 1 warm-up
+    p.done(series, 8192, {"status": "oom", "ms": None, "times_ms": []})
+    assert p.skip_reason(series, 16384, 2.0) == "out of memory at 8192 tokens"
