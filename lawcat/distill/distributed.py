@@ -69,3 +69,30 @@ def shard(batch: dict, ctx: DistContext) -> dict:
 def barrier(ctx: DistContext) -> None:
     if ctx.world > 1:
         dist.barrier()
+
+
+def apply_fsdp(student) -> None:
+    """Shard a student for teachers too large for one device (FSDP2): one unit per decoder layer, one for the
+    embeddings and the lm_head together (stage 1 calls the embeddings directly; the two are often tied), and
+    the root (the final norm). FSDP averages gradients over ranks (a custom sum needs PREMUL_SUM, which gloo lacks), so the trainer divides its loss by the global token
+    count over the world size: the average then equals the single-process gradient."""
+    from torch.distributed.fsdp import fully_shard
+
+    for layer in student.model.layers:
+        fully_shard(layer)
+    fully_shard([student.model.embed_tokens, student.lm_head])  # one group: tied embeddings share a tensor
+    fully_shard(student)
+    # FSDP initialises its unit hierarchy lazily on the first *root* forward; stage 1 calls the units directly,
+    # so run one tiny root forward first (a collective: every rank does it).
+    device = next(student.parameters()).device
+    with torch.no_grad():
+        student(input_ids=torch.zeros(1, 2, dtype=torch.long, device=device), use_cache=False)
+
+
+def is_sharded(t) -> bool:
+    return type(t).__name__ == "DTensor"
+
+
+def full_state_dict(model) -> dict:
+    """Every tensor of the model as a plain tensor (collective under FSDP: call it on all ranks)."""
+    return {n: (t.full_tensor() if is_sharded(t) else t).detach() for n, t in model.state_dict().items()}

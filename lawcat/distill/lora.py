@@ -47,3 +47,22 @@ def merge_lora(student) -> list[str]:
     student.config.modified_teacher_params = sorted(set(student.config.modified_teacher_params) | set(changed))
     student.config.lora = None
     return changed
+
+
+def merge_lora_state(state: dict, alpha: float, r: int, config) -> dict:
+    """Merge LoRA inside a full state dict (for sharded models, where the modules hold only shards):
+    W <- W + (alpha / r) B A, adapters dropped, `.base_layer` names restored. Records the changed tensors."""
+    scale = alpha / r
+    out, changed = {}, []
+    for name, t in state.items():
+        if LORA_MARK in name:
+            continue
+        if ".base_layer." in name and name.endswith(".weight"):
+            prefix = name[: -len(".base_layer.weight")]
+            a, b = state[f"{prefix}.lora_A.default.weight"], state[f"{prefix}.lora_B.default.weight"]
+            t = (t.float() + scale * (b.float() @ a.float())).to(t.dtype)
+            changed.append(f"{prefix}.weight")
+        out[canonical_name(name)] = t
+    config.modified_teacher_params = sorted(set(config.modified_teacher_params) | set(changed))
+    config.lora = None
+    return out

@@ -80,6 +80,7 @@ class Recipe:
     stage2: Stage2Spec = field(default_factory=Stage2Spec)
     seed: int = 0
     precision: str = "auto"          # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    parallel: str = "ddp"            # under torchrun: ddp (replicated, gradients summed) | fsdp (sharded, FSDP2)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -172,6 +173,8 @@ def validate(recipe: Recipe) -> None:
             raise RecipeError(f"{name}.save_every must be >= 1")
     if recipe.precision not in ("auto", "fp32", "bf16"):
         raise RecipeError(f"precision must be auto, fp32 or bf16, not {recipe.precision!r}")
+    if recipe.parallel not in ("ddp", "fsdp"):
+        raise RecipeError(f"parallel must be ddp or fsdp, not {recipe.parallel!r}")
     if recipe.data.loss not in ("completion", "all"):
         raise RecipeError(f"data.loss must be completion or all, not {recipe.data.loss!r}")
     if recipe.data.task == "text" and not recipe.data.source:

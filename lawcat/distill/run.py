@@ -24,8 +24,8 @@ from ..models import LawcatConfig, linearize, load_teacher
 from ..models.checkpoint import atomic_write_text
 from ..models.errors import LawcatError
 from .data import build_examples, make_batches
-from .distributed import DistContext, barrier, setup
-from .lora import add_lora, lora_parameters, merge_lora
+from .distributed import DistContext, apply_fsdp, barrier, full_state_dict, setup
+from .lora import add_lora, lora_parameters, merge_lora, merge_lora_state
 from .recipe import Recipe
 from .stage1 import attention_transfer_step
 from .trainer import Trainer
@@ -83,6 +83,18 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     cfg = LawcatConfig.from_preset(recipe.preset, **recipe.model)
     student = linearize(teacher, cfg)
     student.to(ctx.device)
+    s2 = recipe.stage2
+    run_stage2 = s2.epochs > 0 or bool(s2.max_steps)
+    if run_stage2:
+        # LoRA goes in before any sharding (FSDP cannot adopt new parameters later). B starts at zero, so the
+        # frozen adapters change nothing in stage 1; a fixed seed makes their init independent of resumes.
+        torch.manual_seed(recipe.seed + 1)
+        add_lora(student, s2.lora_r, s2.lora_alpha, s2.lora_dropout, s2.lora_targets)
+    student.requires_grad_(False)
+    sharded = None
+    if recipe.parallel == "fsdp" and ctx.world > 1:
+        apply_fsdp(student)
+        sharded = student
     autocast = autocast_for(recipe, ctx.device)
 
     train = build_examples(recipe, tokenizer, "train")
@@ -99,14 +111,13 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
 
     # ---- stage 1 -------------------------------------------------------------------------------------------
     s1 = recipe.stage1
-    student.requires_grad_(False)
     for p in student.lawcat_parameters():
         p.requires_grad_(True)
     trainer1 = Trainer(
         "stage1", _named(student, student.lawcat_parameters()), s1,
         make_batches(train, tokenizer, s1.batch_size, recipe.seed, recipe.data.bucket), val_batches(s1.batch_size),
         lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw),
-        lambda b: int(b["attention_mask"].sum()), run, ctx, autocast)
+        lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
     if resume and trainer1.has_checkpoint():
         trainer1.load()
     if not trainer1.finished:
@@ -118,33 +129,31 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
                              "best_val": trainer1.best_val, "resumed_finished": True}
 
     # ---- stage 2 -------------------------------------------------------------------------------------------
-    s2 = recipe.stage2
-    if s2.epochs > 0 or s2.max_steps:
-        torch.manual_seed(recipe.seed + 1)  # LoRA's init is the same whether or not stage 1 was resumed
+    if run_stage2:
         student.requires_grad_(False)
-        trainable = add_lora(student, s2.lora_r, s2.lora_alpha, s2.lora_dropout, s2.lora_targets)
-        if s2.train_lawcat_params:
-            trainable = trainable + student.lawcat_parameters()
+        trainable = lora_parameters(student) + (student.lawcat_parameters() if s2.train_lawcat_params else [])
         for p in trainable:
             p.requires_grad_(True)
         trainer2 = Trainer(
             "stage2", _named(student, trainable), s2,
             make_batches(train, tokenizer, s2.batch_size, recipe.seed + 1, recipe.data.bucket),
             val_batches(s2.batch_size), partial(stage2_loss, student, autocast),
-            lambda b: int((b["labels"][:, 1:] != -100).sum()), run, ctx, autocast)
+            lambda b: int((b["labels"][:, 1:] != -100).sum()), run, ctx, autocast, sharded_model=sharded)
         if resume and trainer2.has_checkpoint():
             trainer2.load()
         student.train()
         summary["stage2"] = trainer2.run()
-        if s2.merge_lora:
-            merge_lora(student)
-        else:
-            student.config.lora = {"r": s2.lora_r, "alpha": s2.lora_alpha, "dropout": s2.lora_dropout,
-                                   "targets": list(s2.lora_targets)}
     student.eval().requires_grad_(False)
     summary["wall_s"] = time.perf_counter() - t_wall
+    state = None
+    if sharded is not None:  # gather the shards (a collective: every rank takes part), merge in the dict
+        state = full_state_dict(student)
+        if run_stage2 and s2.merge_lora:
+            state = merge_lora_state(state, s2.lora_alpha, s2.lora_r, student.config)
+    elif run_stage2 and s2.merge_lora:
+        merge_lora(student)
     if ctx.is_main:
-        student.save_pretrained(run, tokenizer=tokenizer)
+        student.save_pretrained(run, tokenizer=tokenizer, state=state)
         atomic_write_text(run / "summary.json", json.dumps(summary, indent=2))
     barrier(ctx)
     return summary

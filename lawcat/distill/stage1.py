@@ -30,21 +30,13 @@ def attention_transfer_step(student, batch: dict, mse_weight: float, token_count
         h = model.embed_tokens(ids)
         rope = model.rotary_emb(h, teacher_positions(mask))
     for layer in model.layers:
-        attn = layer.self_attn
-        with torch.no_grad(), autocast():
-            x = layer.input_layernorm(h)
-            qkv = attn.project(x)
-            target = attn.softmax_attention(x, rope, pad_mask, qkv=qkv)
         with torch.set_grad_enabled(backward), autocast():
-            pred, _ = attn.linear_attention(x, pad_mask, None, rope if student.config.use_rope else None, qkv=qkv)
-        err = (pred.float() - target.float()).pow(2).mul(weight).sum() / (token_count * pred.shape[-1])
-        loss = err * mse_weight
+            h, pred, target = layer(h, pad_mask, None, rope, transfer=True)
+        loss = (pred.float() - target.float()).pow(2).mul(weight).sum() / (token_count * pred.shape[-1]) * mse_weight
         if backward:
             loss.backward()
         total = total + loss.detach()
-        with torch.no_grad(), autocast():
-            h = h + attn.o_proj(target)
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
+        h = h.detach()
     return total
 
 
@@ -59,13 +51,7 @@ def per_layer_mse(student, batch: dict, autocast=contextlib.nullcontext) -> list
         h = model.embed_tokens(ids)
         rope = model.rotary_emb(h, teacher_positions(mask))
         for layer in model.layers:
-            attn = layer.self_attn
-            x = layer.input_layernorm(h)
-            qkv = attn.project(x)
-            target = attn.softmax_attention(x, rope, pad_mask, qkv=qkv)
-            pred, _ = attn.linear_attention(x, pad_mask, None, rope if student.config.use_rope else None, qkv=qkv)
+            h, pred, target = layer(h, pad_mask, None, rope, transfer=True)
             out.append(((pred.float() - target.float()).pow(2).mul(weight).sum()
                         / (weight.sum() * pred.shape[-1])).item())
-            h = h + attn.o_proj(target)
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
     return out

@@ -77,8 +77,10 @@ class Trainer:
     back-propagates layer by layer); `count_fn(batch) -> int` counts the tokens its loss is averaged over."""
 
     def __init__(self, name: str, params: dict[str, torch.nn.Parameter], spec: StageSpec, batches, val_batches,
-                 loss_fn, count_fn, run_dir: Path, ctx: DistContext, autocast=contextlib.nullcontext):
+                 loss_fn, count_fn, run_dir: Path, ctx: DistContext, autocast=contextlib.nullcontext,
+                 sharded_model=None):
         self.name, self.params, self.spec = name, params, spec
+        self.sharded_model = sharded_model  # the FSDP-wrapped student, when parameters are sharded
         self.batches, self.val_batches = batches, val_batches
         self.loss_fn, self.count_fn, self.ctx, self.autocast = loss_fn, count_fn, ctx, autocast
         self.state_dir = Path(run_dir) / "state" / name
@@ -93,16 +95,31 @@ class Trainer:
         self.step, self.tokens, self.elapsed, self.best_val = 0, 0, 0.0, None
 
     # ---- checkpoints ---------------------------------------------------------------------------------------
+    def _trainer_state(self) -> dict:
+        return {"scheduler": self.scheduler.state_dict(), "data": self.batches.state_dict(), "rng": rng_state(),
+                "step": self.step, "total": self.total, "tokens": self.tokens, "elapsed": self.elapsed,
+                "best_val": self.best_val}
+
     def save(self) -> None:
+        tmp = self.state_dir.with_name(self.name + ".tmp")
         if self.ctx.is_main:
-            tmp = self.state_dir.with_name(self.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            save_file({n: p.detach().cpu().contiguous() for n, p in self.params.items()}, str(tmp / "params.safetensors"))
-            torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                        "data": self.batches.state_dict(), "rng": rng_state(), "step": self.step,
-                        "total": self.total, "tokens": self.tokens, "elapsed": self.elapsed,
-                        "best_val": self.best_val}, tmp / "trainer.pt")
+        barrier(self.ctx)
+        if self.sharded_model is not None:
+            # Sharded: every rank writes its shards (torch.distributed.checkpoint) and its own RNG/data state.
+            import torch.distributed.checkpoint as dcp
+
+            dcp.save({"params": dict(self.params), "optim": self._optimizer_tensors()},
+                     checkpoint_id=str(tmp / "sharded"))
+            groups = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
+            torch.save({**self._trainer_state(), "param_groups": groups}, tmp / f"rank{self.ctx.rank}.pt")
+        elif self.ctx.is_main:
+            save_file({n: p.detach().cpu().contiguous() for n, p in self.params.items()},
+                      str(tmp / "params.safetensors"))
+            torch.save({**self._trainer_state(), "optimizer": self.optimizer.state_dict()}, tmp / "trainer.pt")
+        barrier(self.ctx)
+        if self.ctx.is_main:
             old = self.state_dir.with_name(self.name + ".old")
             if self.state_dir.exists():
                 shutil.rmtree(old, ignore_errors=True)
@@ -111,20 +128,42 @@ class Trainer:
             shutil.rmtree(old, ignore_errors=True)
         barrier(self.ctx)
 
+    def _optimizer_tensors(self, create: bool = False) -> dict:
+        """AdamW's per-parameter state by parameter name (sharded tensors stay sharded for dcp)."""
+        out = {}
+        for name, p in self.params.items():
+            st = self.optimizer.state[p]
+            if create and not st:  # AdamW's own layout, to be filled in place by the loader
+                st.update(step=torch.zeros(()), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            out.update({f"{name}/{k}": v for k, v in st.items()})
+        return out
+
     def has_checkpoint(self) -> bool:
         return self.state_dir.is_dir() or self.state_dir.with_name(self.name + ".old").is_dir()
 
     def load(self) -> None:
         folder = self.state_dir if self.state_dir.is_dir() else self.state_dir.with_name(self.name + ".old")
-        tensors = load_file(str(folder / "params.safetensors"))
-        if set(tensors) != set(self.params):
-            raise LawcatError(f"checkpoint {folder} holds other parameters than this run trains; "
-                              "resume with the same recipe and preset")
-        with torch.no_grad():
-            for n, p in self.params.items():
-                p.copy_(tensors[n].to(p.device, p.dtype))
-        state = torch.load(folder / "trainer.pt", weights_only=False, map_location="cpu")  # written by us
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.sharded_model is not None:
+            import torch.distributed.checkpoint as dcp
+
+            if not (folder / f"rank{self.ctx.rank}.pt").is_file():
+                raise LawcatError(f"{folder} was written by a run with another number of processes; "
+                                  "resume with the same torchrun --nproc_per_node")
+            dcp.load({"params": dict(self.params), "optim": self._optimizer_tensors(create=True)},
+                     checkpoint_id=str(folder / "sharded"))   # loads in place into the sharded tensors
+            state = torch.load(folder / f"rank{self.ctx.rank}.pt", weights_only=False, map_location="cpu")
+            for group, saved in zip(self.optimizer.param_groups, state["param_groups"]):
+                group.update(saved)
+        else:
+            tensors = load_file(str(folder / "params.safetensors"))
+            if set(tensors) != set(self.params):
+                raise LawcatError(f"checkpoint {folder} holds other parameters than this run trains; "
+                                  "resume with the same recipe and preset")
+            with torch.no_grad():
+                for n, p in self.params.items():
+                    p.copy_(tensors[n].to(p.device, p.dtype))
+            state = torch.load(folder / "trainer.pt", weights_only=False, map_location="cpu")  # written by us
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.batches.load_state_dict(state["data"])
         set_rng_state(state["rng"])
@@ -165,12 +204,15 @@ class Trainer:
             n_local = float(self.count_fn(local))
             count = all_reduce_sum(torch.tensor(n_local, device=self.ctx.device), self.ctx).item()
             self.optimizer.zero_grad(set_to_none=True)
-            loss = all_reduce_sum(self.loss_fn(local, count, True).detach().clone(), self.ctx).item()
+            # Sharded: FSDP averages gradients over ranks, so each rank's share is scaled up by the world size.
+            scale = self.ctx.world if self.sharded_model is not None else 1
+            loss = all_reduce_sum(self.loss_fn(local, count / scale, True).detach().clone(), self.ctx).item() / scale
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
                     f"{self.name}: the loss became {loss} at step {self.step + 1}; the last good checkpoint is in "
                     f"{self.state_dir}. Lower the learning rate ({self.spec.lr}) and resume with --resume.")
-            sync_gradients(params, self.ctx)
+            if self.sharded_model is None:  # FSDP reduce-scatters (sums) gradients itself
+                sync_gradients(params, self.ctx)
             if self.spec.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, self.spec.grad_clip)
             self.optimizer.step()

@@ -73,10 +73,11 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def save_student(model, save_directory, tokenizer=None, merged: bool = False) -> Path:
+def save_student(model, save_directory, tokenizer=None, merged: bool = False, state: dict | None = None) -> Path:
+    """`state` replaces model.state_dict() (a sharded model passes its gathered, LoRA-merged tensors)."""
     path = Path(save_directory)
     path.mkdir(parents=True, exist_ok=True)
-    state = model.state_dict()
+    state = dict(state) if state is not None else model.state_dict()
     if merged:
         # Tied weights are stored once; loading re-ties them through the architecture.
         if model.config.tie_word_embeddings:

@@ -26,10 +26,27 @@ class LawcatDecoderLayer(nn.Module):
         self.post_attention_layernorm = teacher_layer.post_attention_layernorm
         self.mlp = teacher_layer.mlp
 
-    def forward(self, x, mask=None, state=None, position_embeddings=None):
+    def forward(self, x, mask=None, state=None, position_embeddings=None, transfer: bool = False):
+        """The student layer; with transfer=True, stage 1's step instead: returns (next hidden state from the
+        *teacher's* attention, LAWCAT output before o_proj, teacher output before o_proj). It lives here, in
+        forward, so that FSDP's unshard hooks wrap it."""
+        if transfer:
+            return self._transfer(x, mask, position_embeddings)
         h, new_state = self.self_attn(self.input_layernorm(x), mask, state, position_embeddings)
         x = x + h
         return x + self.mlp(self.post_attention_layernorm(x)), new_state
+
+    def _transfer(self, h, mask, rope):
+        attn = self.self_attn
+        with torch.no_grad():
+            x = self.input_layernorm(h)
+            qkv = attn.project(x)
+            target = attn.softmax_attention(x, rope, mask, qkv=qkv)
+        pred, _ = attn.linear_attention(x, mask, None, rope if attn.config.use_rope else None, qkv=qkv)
+        with torch.no_grad():
+            h = h + attn.o_proj(target)
+            h = h + self.mlp(self.post_attention_layernorm(h))
+        return h, pred, target
 
 
 class LawcatModel(nn.Module):
@@ -158,11 +175,11 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
         return logits, cache
 
     # ---- persistence (see checkpoint.py) -----------------------------------------------------------------
-    def save_pretrained(self, save_directory, tokenizer=None, merged: bool = False, **kwargs):
+    def save_pretrained(self, save_directory, tokenizer=None, merged: bool = False, state=None, **kwargs):
         """Write config, tokenizer and the non-teacher tensors (or everything, merged=True), atomically."""
         from .checkpoint import save_student
 
-        return save_student(self, save_directory, tokenizer=tokenizer, merged=merged)
+        return save_student(self, save_directory, tokenizer=tokenizer, merged=merged, state=state)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, teacher=None, device=None, dtype=None, **kwargs):

@@ -77,3 +77,24 @@ def test_existing_run_refused_and_bad_data_path(text_setup, tmp_path):
     assert (out / "keep.txt").read_text() == "precious"
     r = run(distill_cmd(teacher, tmp_path / "x", tmp_path / "missing.txt"), check=False)
     assert r.returncode == 2 and "missing.txt" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fsdp_two_processes_equal_single_process_and_resume(reference_run, tmp_path):
+    """FSDP2 (sharded teacher and student) on 2 gloo processes: same weights as one process, and a SIGKILL in
+    the middle of stage 2 resumes from the sharded checkpoint to the same result."""
+    teacher, text, ref = reference_run
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519", "-m"]
+    run(distill_cmd(teacher, tmp_path / "fsdp", text, "parallel=fsdp", launcher=torchrun))
+    got = load_file(tmp_path / "fsdp" / "model.safetensors")
+    assert set(got) == set(ref)
+    for name in ref:
+        torch.testing.assert_close(got[name], ref[name], rtol=1e-4, atol=1e-5, msg=name)
+    out = tmp_path / "fsdp_killed"
+    r = run(distill_cmd(teacher, out, text, "parallel=fsdp", launcher=torchrun), {"LAWCAT_FAULT_AT_STEP": "stage2:7"},
+            check=False)
+    assert r.returncode != 0
+    assert any(p.name.startswith("rank") for p in (out / "state" / "stage2").iterdir())
+    run(distill_cmd(teacher, out, text, "parallel=fsdp", "--resume", launcher=torchrun))
+    again = load_file(out / "model.safetensors")
+    for name in ref:
+        torch.testing.assert_close(again[name], got[name], rtol=1e-5, atol=1e-6, msg=name)
