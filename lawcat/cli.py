@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_eval)
 
+    from .bench.cli import add_bench_parser
+
+    add_bench_parser(sub)  # `lawcat bench`: prefill / decode / operator timings, teacher vs student
+
     s = sub.add_parser("compare", help="one table and one chart per task across result files or run dirs")
     s.add_argument("paths", nargs="+")
     s.add_argument("--out", required=True)
