@@ -1,7 +1,15 @@
 """Shared fixtures: tiny random teachers of every supported family (no downloads)."""
-import pytest
+import os
+
 import torch
-from transformers import (AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config)
+
+# Without a GPU, lawcat's Triton kernels are tested under Triton's CPU interpreter; it must be switched on before
+# anything (transformers included) imports triton.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config  # noqa: E402
 
 FAMILY_CONFIGS = {
     "llama": lambda: LlamaConfig(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,

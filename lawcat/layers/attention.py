@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..ops.conv import causal_conv1d
-from ..ops.gla import gla_augmented
+from ..ops.gla import gla_augmented, normalized_gla
 from ..ops.gla_reference import augment_ones
 from ..ops.sliding_window import window_softmax_terms
 from .feature_map import HedgehogFeatureMap
@@ -137,9 +137,8 @@ class LawcatAttention(nn.Module):
             valid = torch.ones(B, T, dtype=torch.bool, device=x.device) if mask is None else mask.bool()
             out = self._hybrid(q, k, v, fq, fk, g, valid, state, new)
         else:
-            out_aug, new["gla"] = gla_augmented(fq, fk, augment_ones(v), g, 1.0, state.get("gla"),
-                                                cfg.gla_backend, cfg.chunk_size)
-            out = out_aug[..., :-1] / (out_aug[..., -1:] + cfg.eps) if cfg.normalize else out_aug[..., :-1]
+            out, new["gla"] = normalized_gla(fq, fk, v, g, 1.0, state.get("gla"), cfg.eps, cfg.normalize,
+                                             cfg.gla_backend, cfg.chunk_size)
         return out.to(x.dtype).reshape(B, T, -1), new
 
     def _hybrid(self, q, k, v, fq, fk, g, valid, state, new):

@@ -3,6 +3,8 @@
 `gla_augmented` returns the V + 1 wide output (numerator columns, then the denominator) and the new state, so
 callers that mix in other terms (the sliding window) can combine before dividing; `normalized_gla` divides.
 The backend is chosen by device: fla's Triton kernels on CUDA, the plain-PyTorch reference elsewhere.
+`backend="triton"` opts into lawcat's own fused kernel (lawcat.ops.triton_norm_gla), which carries z beside S
+and divides in its epilogue; it serves the normalized, window-free path with T > 1 and falls back otherwise.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import torch
 
 from . import gla_reference as ref
 
-BACKENDS = ("auto", "reference", "recurrent", "fla")
+BACKENDS = ("auto", "reference", "recurrent", "fla", "triton")
 
 
 def _pick(backend: str, x: torch.Tensor) -> str:
@@ -25,6 +27,8 @@ def gla_augmented(q, k, v_aug, g, scale: float = 1.0, initial_state=None, backen
                   chunk_size: int = 64):
     """(out_aug [B,T,H,V+1], final_state [B,H,K,V+1] fp32). One token uses the recurrent step kernel."""
     which = _pick(backend, q)
+    if which == "triton":  # the fused kernel only gives the normalized output; the V+1 form goes elsewhere
+        which = "fla" if q.is_cuda else "reference"
     T = q.shape[1]
     if which == "fla":
         from . import fla_backend
@@ -44,6 +48,10 @@ def normalized_gla(q, k, v, g, scale: float = 1.0, initial_state=None, eps: floa
 
     With normalize=False the ones column is still carried (so the state layout never changes) and ignored.
     """
+    if _pick(backend, q) == "triton" and normalize and q.shape[1] > 1:
+        from .triton_norm_gla import normalized_gla as fused
+
+        return fused(q, k, v, g, scale=scale, initial_state=initial_state, output_final_state=True, eps=eps)
     out_aug, state = gla_augmented(q, k, ref.augment_ones(v), g, scale, initial_state, backend, chunk_size)
     out = ref.normalize(out_aug, eps) if normalize else out_aug[..., :-1]
     return out.to(v.dtype), state

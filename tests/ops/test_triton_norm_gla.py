@@ -331,3 +331,23 @@ def test_gpu_matches_chunk_gla_v65():
     o65, _ = fla_gla.chunk_gla(q, k, v1, g.to(q.dtype))
     ref = o65[..., :V].float() / (o65[..., V:].float() + 1e-6)
     assert rel(o.float(), ref) < 2e-2
+
+
+@needs_interpreter
+def test_model_with_triton_backend_matches_reference():
+    """The opt-in fused backend inside a whole student: same logits and decode as the reference path."""
+    from lawcat import LawcatConfig, linearize
+    from tests.conftest import make_teacher
+
+    ids = torch.randint(0, 97, (2, 70))
+    outs = {}
+    for backend in ("reference", "triton"):
+        torch.manual_seed(0)
+        student = linearize(make_teacher("llama"), LawcatConfig(gla_backend=backend)).eval()
+        with torch.no_grad():
+            full = student(ids).logits
+            _, cache = student.prefill(ids[:, :65], chunk_size=32)
+            step = student(ids[:, 65:66], past_key_values=cache, use_cache=True).logits
+        outs[backend] = (full, step)
+    torch.testing.assert_close(outs["triton"][0], outs["reference"][0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(outs["triton"][1], outs["reference"][0][:, 65:66], rtol=1e-4, atol=1e-4)
