@@ -59,8 +59,9 @@ def gla_step(q, k, v_aug, g, scale: float, state):
 def gla_chunked(q, k, v_aug, g, scale: float, initial_state=None, chunk_size: int = 64):
     """Chunk-parallel form: parallel inside chunks, recurrent across them; memory linear in T.
 
-    Numerically safe for any g <= 0: every exponential taken is of a non-positive number, because within a
-    chunk the decay between positions i >= j is exp(G_i - G_j) with G the inclusive cumulative sum of g.
+    Numerically safe for any g <= 0: the inter-chunk terms only take exponentials of non-positive numbers, and
+    the in-chunk term is factored in float64 (or, for chunks that decay by more than 600 nats, computed from
+    the explicit pairwise decay exp(G_i - G_j), G being the inclusive cumulative sum of g).
     """
     B, T, H, K = q.shape
     Vp1 = v_aug.shape[-1]
@@ -92,15 +93,38 @@ def gla_chunked(q, k, v_aug, g, scale: float, initial_state=None, chunk_size: in
         S = S * chunk_decay[:, :, n].unsqueeze(-1) + local_states[:, :, n]
     S_start = torch.stack(starts, dim=2)                  # state entering each chunk
     out = torch.einsum("bhnck,bhnkv->bhncv", qc * G.exp(), S_start)
-    # Intra-chunk part: A_ij = sum_k q_ik k_jk exp(G_ik - G_jk) for j <= i, in groups of chunks to bound memory.
+    # Intra-chunk part: A_ij = sum_k q_ik k_jk exp(G_ik - G_jk) for j <= i.
     causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
+    if float(G[:, :, :, -1].detach().min()) > -_FACTORED_RANGE:
+        A = _intra_factored(qc, kc, G, causal).to(work)
+    else:
+        A = _intra_pairwise(qc, kc, G, causal)
+    out = out + A @ vc
+    out = out.reshape(B, H, N * C, Vp1)[:, :, :T].transpose(1, 2)
+    return out, S
+
+
+# Chunks whose total decay stays under this many nats use the factored form (float64 exponents reach ~709).
+_FACTORED_RANGE = 600.0
+
+
+def _intra_factored(qc, kc, G, causal):
+    """exp(G_i - G_j) = exp(G_i) exp(-G_j): the decay factors out of the sum, so A is one matmul. In float64 the
+    factors cannot overflow while a chunk decays by less than _FACTORED_RANGE nats; entries above the diagonal
+    (which may be huge) are discarded by the mask, never summed."""
+    G64 = G.double()
+    A = (qc.double() * G64.exp()) @ (kc.double() * (-G64).exp()).transpose(-1, -2)
+    return A.masked_fill(~causal, 0.0)
+
+
+def _intra_pairwise(qc, kc, G, causal):
+    """The always-safe form for extreme gates: the [C, C, K] decay tensor itself, in groups of chunks."""
+    B, H, N, C, K = qc.shape
     group = max(1, _PAIRWISE_BUDGET // max(1, B * H * C * C * K))
-    intra = []
+    parts = []
     for s in range(0, N, group):
         Gs = G[:, :, s:s + group]
         diff = (Gs.unsqueeze(4) - Gs.unsqueeze(3)).masked_fill(~causal[:, :, None], float("-inf"))
-        A = torch.einsum("bhnik,bhnjk,bhnijk->bhnij", qc[:, :, s:s + group], kc[:, :, s:s + group], diff.exp())
-        intra.append(torch.einsum("bhnij,bhnjv->bhniv", A, vc[:, :, s:s + group]))
-    out = out + torch.cat(intra, dim=2)
-    out = out.reshape(B, H, N * C, Vp1)[:, :, :T].transpose(1, 2)
-    return out, S
+        parts.append(torch.einsum("bhnik,bhnjk,bhnijk->bhnij", qc[:, :, s:s + group], kc[:, :, s:s + group],
+                                  diff.exp()))
+    return torch.cat(parts, dim=2)

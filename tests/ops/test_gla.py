@@ -127,3 +127,22 @@ def test_bad_backend_and_state_shape():
         normalized_gla(q, k, v, g, backend="magic")
     with pytest.raises(ValueError, match="initial_state has shape"):
         normalized_gla(q, k, v, g, initial_state=torch.zeros(1, 1, 4, 3), backend="reference")
+
+
+@pytest.mark.parametrize("g_value", [-0.5, -15.0])
+def test_factored_and_pairwise_paths_agree_with_recurrence(g_value):
+    """-0.5/step stays in the float64-factored range; -15/step (960 nats per 64-chunk) takes the pairwise path."""
+    q, k, v, g = rand_inputs(1, 150, 2, 8, 4, seed=8)
+    g = torch.full_like(g, g_value)
+    g[:, ::5] = 0.0
+    qs, ks, vs, gs = (t.clone().requires_grad_() for t in (q, k, v, g))
+    out, state = normalized_gla(qs, ks, vs, gs, backend="reference", chunk_size=64)
+    out.sum().backward()
+    qr, kr, vr, gr = (t.clone().requires_grad_() for t in (q, k, v, g))
+    ref, ref_state = normalized_gla(qr, kr, vr, gr, backend="recurrent")
+    ref.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(qs.grad).all() and torch.isfinite(gs.grad).all()
+    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(state, ref_state, rtol=1e-9, atol=1e-9)
+    for a, b in ((qs, qr), (ks, kr), (vs, vr), (gs, gr)):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9)
