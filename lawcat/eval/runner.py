@@ -6,7 +6,9 @@ batched with left padding (both paths handle it exactly), decoding is greedy, sc
 """
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -66,13 +68,23 @@ def generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, ch
     return [tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
 
+def make_all_samples(task: str, tokenizer, lengths: list[int], n: int, seed: int = 0, depth=None) -> list[list]:
+    """The samples of every length, one process per length when cores allow (a 32K-token sample takes a few
+    tenths of a second to build). Each length is one make_samples call, so the samples are the same either way."""
+    workers = min(len(lengths), max(1, (os.cpu_count() or 1) - 1))
+    if workers <= 1:
+        return [make_samples(task, tokenizer, L, n, seed=seed, depth=depth) for L in lengths]
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(make_samples, task, tokenizer, L, n, seed, depth) for L in lengths]
+        return [f.result() for f in futures]
+
+
 def evaluate_task(model, tokenizer, task: str, lengths: list[int], n: int, model_name: str, seed: int = 0,
                   depth=None, batch_size: int = 1, chat: bool = False, chunk_size: int = 8192,
                   progress=print) -> list[ResultRecord]:
     records = []
-    for length in lengths:
+    for length, samples in zip(lengths, make_all_samples(task, tokenizer, lengths, n, seed, depth)):
         t0 = time.perf_counter()
-        samples = make_samples(task, tokenizer, length, n, seed=seed, depth=depth)
         for i in range(0, len(samples), batch_size):
             part = samples[i:i + batch_size]
             outputs = generate_batch(model, tokenizer, [s.prompt for s in part], NEW_TOKENS[task], chat, chunk_size)

@@ -94,3 +94,13 @@ def test_default_teacher_small_passkey_eval_on_cpu(tmp_path):
     records = run_eval(teacher, tok_, "teacher", "passkey", [1024, 2048, 4096], 2, tmp_path, batch_size=2)
     by_len = {L: [r.score for r in records if r.length == L] for L in (1024, 2048, 4096)}
     assert sum(by_len[1024]) >= 1, by_len  # measured here: 1.0 up to 4K (baselines.md)
+
+
+def test_parallel_sample_generation_equals_sequential(tok, monkeypatch):
+    from lawcat.data import make_samples
+    from lawcat.eval import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    par = runner.make_all_samples("passkey", tok, [200, 300, 400], 3, seed=5)
+    seq = [make_samples("passkey", tok, L, 3, seed=5) for L in (200, 300, 400)]
+    assert [[s.prompt for s in a] for a in par] == [[s.prompt for s in a] for a in seq]
