@@ -22,6 +22,10 @@ File format (``results.json``, UTF-8 JSON, written atomically)::
 
 ``summary`` is a convenience for people reading the file; :func:`read_results` ignores it and
 recomputes everything from ``records``.
+
+This module holds the records and the file; the aggregates are computed in :mod:`lawcat.eval.accuracy`
+and written as labels by :mod:`lawcat.eval.formatting`. Their names are importable from here too, as they
+were before those modules were split out.
 """
 
 from __future__ import annotations
@@ -33,12 +37,21 @@ import os
 import platform
 import sys
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lawcat.eval.accuracy import (
+    Cell,
+    DepthTable,
+    accuracy_by_length,
+    accuracy_by_length_depth,
+    models_of,
+    summarize,
+    tasks_of,
+)
+from lawcat.eval.formatting import format_length, format_score
 from lawcat.eval.scoring import score as _score
 from lawcat.eval.scoring import score_sample as _score_sample
 
@@ -254,6 +267,14 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
+def _summary_dict(records: Sequence[ResultRecord]) -> dict[str, Any]:
+    """The file's ``summary`` block: :func:`summarize` with JSON keys (lengths as strings, cells as dicts)."""
+    return {
+        m: {t: {str(length): asdict(c) for length, c in by_len.items()} for t, by_len in per_task.items()}
+        for m, per_task in summarize(records).items()
+    }
+
+
 def write_results(
     path: str | os.PathLike,
     records: Iterable[ResultRecord],
@@ -339,153 +360,3 @@ def read_results(path: str | os.PathLike) -> Results:
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{file}: record {i} has a bad value ({e}); the file is corrupt") from None
     return Results(run=run, records=records, path=file)
-
-
-# ----------------------------------------------------------------------------- aggregation
-
-
-@dataclass(frozen=True)
-class Cell:
-    """An aggregate over ``n`` samples: ``score`` is accuracy in percent (0..100)."""
-
-    score: float
-    n: int
-    mean_tokens: float | None = None
-
-
-def _cell(recs: Sequence[ResultRecord]) -> Cell:
-    n = len(recs)
-    tokens = [r.n_tokens for r in recs if r.n_tokens is not None]
-    return Cell(
-        score=100.0 * sum(r.score for r in recs) / n,
-        n=n,
-        mean_tokens=sum(tokens) / len(tokens) if tokens else None,
-    )
-
-
-def _select(records: Iterable[ResultRecord], task: str | None, model: str | None) -> list[ResultRecord]:
-    return [r for r in records if (task is None or r.task == task) and (model is None or r.model == model)]
-
-
-def models_of(records: Iterable[ResultRecord]) -> list[str]:
-    """Model names in order of first appearance."""
-    return list(dict.fromkeys(r.model for r in records))
-
-
-def tasks_of(records: Iterable[ResultRecord]) -> list[str]:
-    """Task names in order of first appearance."""
-    return list(dict.fromkeys(r.task for r in records))
-
-
-def accuracy_by_length(
-    records: Iterable[ResultRecord], *, task: str | None = None, model: str | None = None
-) -> dict[int, Cell]:
-    """``{length: Cell}`` sorted by length, over the records of ``task``/``model`` (None = all).
-
-    Mixing tasks or models in one call averages them together; pass both to get one curve.
-    """
-    groups: dict[int, list[ResultRecord]] = defaultdict(list)
-    for r in _select(records, task, model):
-        groups[r.length].append(r)
-    return {length: _cell(groups[length]) for length in sorted(groups)}
-
-
-@dataclass
-class DepthTable:
-    """Accuracy on a length x depth grid.
-
-    ``depths`` are the row keys (ascending): the exact depths when there are few of them,
-    otherwise the centres of equal-width depth bins; ``labels`` are their display names.
-    """
-
-    lengths: list[int]
-    depths: list[float]
-    labels: list[str]
-    cells: dict[tuple[int, float], Cell]
-
-    def __bool__(self) -> bool:
-        return bool(self.cells)
-
-
-def _pct(x: float) -> str:
-    return f"{x:.0f}%" if float(x).is_integer() else f"{x:.1f}%"
-
-
-def accuracy_by_length_depth(
-    records: Iterable[ResultRecord],
-    *,
-    task: str | None = None,
-    model: str | None = None,
-    max_depths: int = 11,
-    n_bins: int = 10,
-) -> DepthTable:
-    """Accuracy per (length, depth) with counts. Records without a depth are left out.
-
-    If there are at most ``max_depths`` distinct depths (a fixed depth grid) each is its own row;
-    otherwise (uniformly drawn depths, RULER's 40-point grid) depths in percent are put into
-    ``n_bins`` equal bins over [0, 100], labelled by their range, keyed by their centre.
-    """
-    recs = [r for r in _select(records, task, model) if r.depth is not None]
-    distinct = sorted({float(r.depth) for r in recs})
-    if len(distinct) <= max_depths:
-        key_of = {d: d for d in distinct}
-        depths = distinct
-        labels = [_pct(d) for d in distinct]
-    else:
-        width = 100.0 / n_bins
-
-        def bin_of(d: float) -> int:
-            return min(max(int(d // width), 0), n_bins - 1)  # 100% falls into the last bin
-
-        used = sorted({bin_of(d) for d in distinct})
-        key_of = {d: (bin_of(d) + 0.5) * width for d in distinct}
-        depths = [(b + 0.5) * width for b in used]
-        labels = [f"{b * width:.0f}–{(b + 1) * width:.0f}%" for b in used]
-    groups: dict[tuple[int, float], list[ResultRecord]] = defaultdict(list)
-    for r in recs:
-        groups[(r.length, key_of[float(r.depth)])].append(r)
-    lengths = sorted({r.length for r in recs})
-    return DepthTable(lengths=lengths, depths=depths, labels=labels, cells={k: _cell(v) for k, v in groups.items()})
-
-
-def summarize(records: Iterable[ResultRecord]) -> dict[str, dict[str, dict[int, Cell]]]:
-    """``{model: {task: {length: Cell}}}`` for every model and task present."""
-    records = list(records)
-    return {
-        m: {t: accuracy_by_length(records, task=t, model=m) for t in tasks_of(_select(records, None, m))}
-        for m in models_of(records)
-    }
-
-
-def _summary_dict(records: Sequence[ResultRecord]) -> dict[str, Any]:
-    return {
-        m: {t: {str(length): asdict(c) for length, c in by_len.items()} for t, by_len in per_task.items()}
-        for m, per_task in summarize(records).items()
-    }
-
-
-# ----------------------------------------------------------------------------- formatting
-
-
-def format_length(length: int) -> str:
-    """Column label for a length bucket: 1024 -> "1K", 32768 -> "32K"; multiples of 1000
-    (BABILong's and LongLoRA's buckets) use a small k, as BABILong names them: 1000 -> "1k",
-    0 -> "0k". So 8000 and 8192 stay distinguishable in one table."""
-    length = int(length)
-    if length == 0:
-        return "0k"
-    if length % 1024 == 0:
-        return f"{length // 1024}K"
-    if length % 1000 == 0:
-        return f"{length // 1000}k"
-    if length >= 1024:
-        return f"{length / 1024:.1f}K"
-    return str(length)
-
-
-def format_score(score: float | None) -> str:
-    """Percent with at most one decimal, no trailing ".0": 100 -> "100", 97.4 -> "97.4"."""
-    if score is None or (isinstance(score, float) and math.isnan(score)):
-        return ""
-    s = f"{score:.1f}"
-    return s[:-2] if s.endswith(".0") else s

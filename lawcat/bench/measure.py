@@ -1,0 +1,200 @@
+"""Timing a teacher and its student on a whole model: prefill, decode, and the warm-up before both.
+
+* prefill: one prompt of T random tokens. Teacher: its HF forward (SDPA attention, KV cache built, logits of
+  the last position only). Student: `student.prefill` through its chunked path (`chunk_size` tokens per call),
+  so its memory stays flat in T. Latency, tokens/s, peak memory, FLOPs and utilisation.
+* decode: after a prompt of C tokens (prefilled, untimed), `decode_steps` single-token steps, each timed
+  (teacher: HF DynamicCache; student: the recurrent LawcatCache). ms/token, tokens/s, cache bytes, peak memory.
+
+Each function appends one record per (length, model) through `emit` and tells the planner how it went; a point
+that fails is recorded with its status (oom / error), never raised.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import torch
+
+from .flops import decode_flops, prefill_flops
+from .timing import free_memory, is_oom, measure, median, synchronize
+
+if TYPE_CHECKING:  # annotations only: harness.py imports this module
+    from .harness import BenchSettings
+
+__all__ = ["cache_nbytes", "global_warmup", "measure_decode", "measure_prefill", "random_ids", "with_flops"]
+
+
+def cache_nbytes(cache) -> int:
+    """Bytes held by a decoding cache: LawcatCache.nbytes(), or the keys and values of a transformers Cache."""
+    if cache is None:
+        return 0
+    if callable(getattr(cache, "nbytes", None)):
+        return int(cache.nbytes())
+    total = 0
+    for layer in getattr(cache, "layers", []) or []:
+        for attr in ("keys", "values"):
+            t = getattr(layer, attr, None)
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+    return total
+
+
+def random_ids(vocab: int, batch: int, T: int, device, seed: int) -> torch.Tensor:
+    """Seeded random tokens: the teacher and the student of a point get the same input, and so do reruns."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    return torch.randint(0, vocab, (batch, T), device=device, generator=gen)
+
+
+def with_flops(rec: dict, flops: int, rate: float | None, tokens: int) -> dict:
+    """Add `flops` to a record and, for a finished point, tokens/s, FLOP/s and utilisation (FLOP/s / `rate`)."""
+    ms = rec.get("ms")
+    rec["flops"] = flops
+    if rec["status"] == "ok" and ms:
+        rec["tokens_per_s"] = tokens / (ms / 1e3)
+        rec["flops_per_s"] = flops / (ms / 1e3)
+        rec["utilization"] = rec["flops_per_s"] / rate if rate else None
+    return rec
+
+
+def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, emit, rate):
+    """One prefill record per (length, model); `rate` is the measured matmul FLOP/s, for utilisation."""
+    models = {"teacher": teacher, "student": student}
+    lawcat = student.config if student is not None else None
+    vocab = info["shape"]["vocab"]
+    for T in s.lengths:
+        ids = random_ids(vocab, s.batch, T, device, s.seed + T)
+        for name in s.models:
+            model = models[name]
+            series = ("prefill", name)
+            base = {"kind": "prefill", "model": name, "length": T, "batch": s.batch}
+            reason = planner.skip_reason(series, T, 2.0 if name == "teacher" else 1.0)
+            if reason:
+                emit({**base, "status": "skipped", "reason": reason})
+                continue
+            if name == "teacher":
+                def fn(model=model):
+                    return model(input_ids=ids, use_cache=s.teacher_cache, logits_to_keep=1)
+            else:
+                def fn(model=model):
+                    return model.prefill(ids, chunk_size=s.chunk_size)
+            with torch.no_grad():
+                m = measure(fn, device, planner.warmup(series, s.warmup), s.repeats, s.max_seconds)
+            rec = {**base, **m.as_record()}
+            if name == "student":
+                rec["chunk_size"] = s.chunk_size
+            fl = prefill_flops(info["shape_obj"], T, name, lawcat, logits_tokens=1, batch=s.batch)
+            rec["flops_breakdown"] = fl
+            emit(with_flops(rec, fl["total"], rate, s.batch * T))
+            planner.done(series, T, rec)
+        del ids
+        free_memory(device)
+
+
+def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
+    """Prefill `ids` (untimed), then time each of the decoding steps. Returns a record fragment."""
+    cuda = torch.device(device).type == "cuda"
+    free_memory(device)
+    cache = None
+    out: dict = {}
+    try:
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            if name == "teacher":
+                cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+            else:
+                _, cache = model.prefill(ids, chunk_size=s.chunk_size)
+            synchronize(device)
+            out["prefill_s"] = time.perf_counter() - t0
+            out["state_bytes_after_prefill"] = cache_nbytes(cache)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+                out["base_bytes"] = torch.cuda.memory_allocated(device)
+            for i in range(s.decode_warmup):
+                model(input_ids=steps_ids[:, i:i + 1], past_key_values=cache, use_cache=True)
+            synchronize(device)
+            times, events = [], []
+            t0 = time.perf_counter()
+            for i in range(s.decode_warmup, s.decode_warmup + s.decode_steps):
+                step = steps_ids[:, i:i + 1]
+                if cuda:
+                    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    a.record()
+                    model(input_ids=step, past_key_values=cache, use_cache=True)
+                    b.record()
+                    events.append((a, b))
+                else:
+                    t1 = time.perf_counter()
+                    model(input_ids=step, past_key_values=cache, use_cache=True)
+                    times.append((time.perf_counter() - t1) * 1e3)
+            synchronize(device)
+            wall = time.perf_counter() - t0
+            if cuda:
+                times = [a.elapsed_time(b) for a, b in events]
+            out.update(status="ok", times_ms=[round(t, 6) for t in times], ms=median(times),
+                       wall_ms_per_token=wall * 1e3 / max(1, s.decode_steps), state_bytes=cache_nbytes(cache),
+                       seq_length_after=int(cache.get_seq_length()))
+            out["peak_bytes"] = torch.cuda.max_memory_allocated(device) if cuda else None
+    except Exception as e:  # noqa: BLE001 - recorded per point
+        out.update(status="oom" if is_oom(e) else "error", error=f"{type(e).__name__}: {str(e).strip()[:200]}",
+                   times_ms=[], ms=None)
+    cache = None
+    free_memory(device)
+    out.setdefault("peak_bytes", None)
+    out.setdefault("base_bytes", None)
+    return out
+
+
+def measure_decode(teacher, student, info, s: BenchSettings, device, planner, emit):
+    """One decode record per (context length, model)."""
+    models = {"teacher": teacher, "student": student}
+    lawcat = student.config if student is not None else None
+    vocab = info["shape"]["vocab"]
+    for C in s.decode_contexts:
+        ids = random_ids(vocab, s.batch, C, device, s.seed + C)
+        steps_ids = random_ids(vocab, s.batch, s.decode_warmup + s.decode_steps, device, s.seed + 1)
+        for name in s.models:
+            series = ("decode", name)
+            base = {"kind": "decode", "model": name, "length": C, "batch": s.batch, "steps": s.decode_steps}
+            reason = planner.skip_reason(series, C, 2.0 if name == "teacher" else 1.0)
+            if reason:
+                emit({**base, "status": "skipped", "reason": reason})
+                continue
+            rec = {**base, **_decode_point(models[name], name, ids, steps_ids, s, device)}
+            fl = decode_flops(info["shape_obj"], C, name, lawcat, batch=s.batch)["total"]
+            rec = with_flops(rec, fl, None, s.batch)
+            rec.pop("utilization", None)
+            emit(rec)
+            if rec["status"] == "ok":
+                point_s = rec["prefill_s"] + (s.decode_warmup + s.decode_steps) * rec["wall_ms_per_token"] / 1e3
+                planner.done(series, C, rec, point_s, repeated=False)
+            else:
+                planner.done(series, C, rec)
+        del ids, steps_ids
+        free_memory(device)
+
+
+def global_warmup(models: dict, info: dict, s: BenchSettings, device) -> dict:
+    """One short prefill and two decode steps per model before anything is timed: kernel compilation and
+    autotuning (fla's Triton kernels take seconds to minutes the first time) land here, not in a point."""
+    T = min(list(s.lengths) + list(s.decode_contexts) + [4096])
+    ids = random_ids(info["shape"]["vocab"], s.batch, T + 2, device, s.seed)
+    out = {"tokens": T}
+    for name in s.models:
+        model = models[name]
+        t0 = time.perf_counter()
+        try:
+            with torch.no_grad():
+                if name == "teacher":
+                    cache = model(input_ids=ids[:, :T], use_cache=True, logits_to_keep=1).past_key_values
+                else:
+                    _, cache = model.prefill(ids[:, :T], chunk_size=s.chunk_size)
+                for i in (T, T + 1):
+                    model(input_ids=ids[:, i:i + 1], past_key_values=cache, use_cache=True)
+            synchronize(device)
+            out[name + "_s"] = time.perf_counter() - t0
+        except Exception as e:  # noqa: BLE001 - the points will report the problem themselves
+            out[name + "_error"] = f"{type(e).__name__}: {str(e).strip()[:200]}"
+        cache = None
+        free_memory(device)
+    return out
