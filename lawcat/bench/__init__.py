@@ -3,7 +3,12 @@
     architectures  named published shapes (llama-3.2-1b, llama-3-8b, smollm2-135m, ...), random-weight models
     flops          analytic matmul FLOPs per token / per prefill from a config
     timing         median-of-repeats timing (CUDA events on GPU), peak memory, OOM caught per point
-    harness        load_pair (teacher + student), run_bench (prefill, decode, attention op, matmul rate)
+    harness        BenchSettings, load_pair (teacher + student), run_bench (prefill, decode, attention op, matmul rate)
+    measure        the prefill and decode measurements, global warm-up, cache sizes
+    attention_op   the attention operator alone (SDPA flash / cuDNN vs normalized GLA backends)
+    planner        skips points after an OOM or when the time budget would be overrun
+    machine        device, versions and git commit recorded with every result
+    errors         BenchError
     report         bench.json format and checks, markdown tables, merging runs
     plots          PNG charts (latency / memory vs length, decode ms/token, operator)
     cli            `lawcat bench` (add_bench_parser, cmd_bench)
