@@ -211,7 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from .models.errors import LawcatError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "distill":  # recipe overrides may follow options too: `... --resume stage1.lr=3e-3`
+        args.overrides += [x for x in extra if "=" in x and not x.startswith("-")]
+        extra = [x for x in extra if not ("=" in x and not x.startswith("-"))]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from .eval.results import ResultsError
 
     known: tuple = (LawcatError, ResultsError, FileNotFoundError)

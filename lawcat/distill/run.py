@@ -70,6 +70,9 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         raise LawcatError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
     if resume and not (run / "state").is_dir():
         raise LawcatError(f"{run} has no training state to resume from; start it without --resume")
+    if resume and (run / "recipe.yaml").is_file() and (run / "recipe.yaml").read_text() != recipe.to_yaml():
+        raise LawcatError(f"the recipe differs from {run / 'recipe.yaml'}; resume with the same recipe and "
+                          "overrides (a changed recipe would silently mix two trainings)")
     barrier(ctx)  # every rank has checked before rank 0 writes anything
     if ctx.is_main:
         run.mkdir(parents=True, exist_ok=True)
@@ -120,13 +123,8 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
     if resume and trainer1.has_checkpoint():
         trainer1.load()
-    if not trainer1.finished:
-        student.train()
-        summary["stage1"] = trainer1.run()
-    else:
-        summary["stage1"] = {"steps": trainer1.step, "tokens": trainer1.tokens, "elapsed_s": trainer1.elapsed,
-                             "tokens_per_s": trainer1.tokens / max(1e-9, trainer1.elapsed),
-                             "best_val": trainer1.best_val, "resumed_finished": True}
+    student.train()
+    summary["stage1"] = trainer1.run()  # returns at once when a resumed stage 1 had already finished
 
     # ---- stage 2 -------------------------------------------------------------------------------------------
     if run_stage2:

@@ -242,5 +242,8 @@ class Trainer:
             if self.step % self.spec.save_every == 0 or self.step == self.total:
                 self.save()
         bar.close()
+        return self.summary()
+
+    def summary(self) -> dict:
         return {"steps": self.step, "tokens": self.tokens, "elapsed_s": self.elapsed,
                 "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val}

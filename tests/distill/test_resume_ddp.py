@@ -98,3 +98,14 @@ def test_fsdp_two_processes_equal_single_process_and_resume(reference_run, tmp_p
     again = load_file(out / "model.safetensors")
     for name in ref:
         torch.testing.assert_close(again[name], got[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resume_with_another_recipe_refused(text_setup, tmp_path):
+    teacher, text = text_setup
+    out = tmp_path / "run"
+    r = run(distill_cmd(teacher, out, text), {"LAWCAT_FAULT_AT_STEP": "stage1:4"}, check=False)
+    assert r.returncode == -9
+    r = run(distill_cmd(teacher, out, text, "--resume", "stage1.lr=0.5"), check=False)
+    assert r.returncode == 2 and "recipe differs" in r.stderr
+    run(distill_cmd(teacher, out, text, "--resume"))  # the same recipe still resumes
+    assert (out / "model.safetensors").is_file()
