@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from .report import GiB, MiB, _atomic_write, format_length
+from ..atomic import atomic_write_bytes
+from .report import GiB, MiB, format_length
 
 __all__ = ["DPI", "plot_all", "plot_decode_latency", "plot_decode_memory", "plot_op_latency",
            "plot_prefill_latency", "plot_prefill_memory", "plot_series", "series_figure"]
@@ -37,7 +38,7 @@ def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    _atomic_write(Path(path), buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return Path(path)
 
 

@@ -19,11 +19,10 @@ included), null on CPU.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from ..atomic import atomic_write_bytes
 from .harness import FORMAT, FORMAT_VERSION, BenchError
 
 __all__ = ["BenchResultsError", "STATUSES", "format_count", "format_length", "format_ms", "markdown_report",
@@ -156,23 +155,9 @@ def validate_results(results: dict) -> dict:
     return results
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_json(results: dict, path) -> Path:
     path = Path(path)
-    _atomic_write(path, (json.dumps(results, indent=1, default=str) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(results, indent=1, default=str) + "\n").encode())
     return path
 
 
@@ -361,7 +346,7 @@ def write_report(results: dict, out_dir, plots: bool = True) -> dict[str, Path]:
     validate_results(results)
     paths = {"json": write_json(results, out / "bench.json")}
     md = out / "bench.md"
-    _atomic_write(md, markdown_report(results).encode())
+    atomic_write_bytes(md, markdown_report(results).encode())
     paths["markdown"] = md
     if plots:
         from .plots import plot_all

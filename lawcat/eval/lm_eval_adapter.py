@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -37,21 +36,13 @@ from lm_eval.models.huggingface import HFLM
 
 from .lm_eval_model import LawcatLM, resolve_model, spec_name
 from .lm_eval_summary import FRACTION_METRICS, LOCAL_METRICS, PAPER_METRICS, PAPER_TASKS, format_table, summarize
+from ..atomic import atomic_write_text
 from .lm_eval_task_loading import LOCAL_TASKS_DIR, build_task_manager, load_tasks, offline_mode
 
 __all__ = ["FRACTION_METRICS", "LOCAL_METRICS", "LOCAL_TASKS_DIR", "LawcatLM", "PAPER_METRICS", "PAPER_TASKS",
            "format_table", "load_tasks", "main", "offline_mode", "resolve_model", "run_lm_eval", "summarize"]
 
 log = logging.getLogger(__name__)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -122,11 +113,11 @@ def run_lm_eval(model_spec_or_obj, tokenizer=None, tasks: Iterable[str] = PAPER_
         **summary,
     }
     if out_path is not None:
-        _atomic_write(out_path / "lm_eval.json",
+        atomic_write_text(out_path / "lm_eval.json",
                       json.dumps(out, indent=2, default=handle_non_serializable, ensure_ascii=False) + "\n")
         title = f"LM-eval: `{out['lawcat']['model']}` ({num_fewshot or 0}-shot" + \
                 (f", limit {limit})" if limit is not None else ")")
-        _atomic_write(out_path / "lm_eval.md", format_table(summary, title=title))
+        atomic_write_text(out_path / "lm_eval.md", format_table(summary, title=title))
     return out
 
 

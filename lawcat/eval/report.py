@@ -196,7 +196,7 @@ def write_report(
     if run.date:
         lines += [f"- **Date:** {run.date}"]
     if run.machine:
-        lines += [f"- **Machine:** " + ", ".join(f"{k} {v}" for k, v in run.machine.items() if v is not None)]
+        lines += ["- **Machine:** " + ", ".join(f"{k} {v}" for k, v in run.machine.items() if v is not None)]
     if run.settings:
         lines += [f"- **Settings:** `{json.dumps(run.settings, sort_keys=True, default=str)}`"]
     lines += ["", "Accuracy in percent (mean per-sample score x 100); n = samples per cell.", ""]

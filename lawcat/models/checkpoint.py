@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..atomic import atomic_path, atomic_write_text
 from .config import LawcatConfig
 from .errors import CheckpointError, TeacherMismatchError
 from .fingerprint import teacher_fingerprint, tensors_sha256
@@ -27,30 +28,11 @@ CONFIG_NAME = "config.json"
 _DIGEST_KEY = "lawcat_tensors_sha256"
 
 
-def _fsync_replace(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    _fsync_replace(Path(tmp), path)
-
-
 def save_weights(tensors: dict[str, torch.Tensor], path: Path, extra_metadata: dict | None = None) -> None:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     metadata = {"format": "pt", _DIGEST_KEY: tensors_sha256(tensors), **(extra_metadata or {})}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        _fsync_replace(Path(tmp), path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
