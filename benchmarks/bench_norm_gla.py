@@ -36,6 +36,8 @@ import time
 import traceback
 
 import torch
+
+from lawcat.bench.report import format_ms
 import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -328,7 +330,7 @@ def tune(args, dtype, g_dtype):
             rec["fwdbwd"] = bench(fwd_bwd_fn(lambda *a: normalized_gla(*a)[0], [q, k, v, g], do), args.warmup, args.rep)
         except Exception as e:
             rec["error"] = f"{type(e).__name__}: {str(e)[:200]}"
-        print(f"  {fmt(rec.get('fwd')):>8} {fmt(rec.get('fwdbwd')):>8}  {json.dumps(cfg)} {rec.get('error', '')}", flush=True)
+        print(f"  {format_ms(rec.get('fwd')):>8} {format_ms(rec.get('fwdbwd')):>8}  {json.dumps(cfg)} {rec.get('error', '')}", flush=True)
         out.append(rec)
         free()
     ops.CONFIG.clear()
@@ -455,18 +457,6 @@ def main():
     return 0
 
 
-def fmt(x):
-    if x is None:
-        return "-"
-    if x >= 100:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    if x >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3f}"
-
-
 def print_table(report):
     rows = report["rows"]
     m = report["meta"]
@@ -491,7 +481,7 @@ def print_table(report):
                 t = r["T"]
                 cells.append(f"{(str(t // 1024) + 'K') if t % 1024 == 0 else str(t):>9}")
             else:
-                cells.append(f"{fmt(r.get(key)):>9}")
+                cells.append(f"{format_ms(r.get(key)):>9}")
         print(" | ".join(cells))
     if "check" in report:
         print("check:", json.dumps(report["check"]))

