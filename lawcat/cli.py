@@ -18,13 +18,11 @@ import time
 
 def _load_any(spec: str, dtype=None, device=None):
     """(model, tokenizer) for a lawcat run directory, an HF directory, a .gguf file or 'default'."""
-    from pathlib import Path
-
     from .models import LawcatForCausalLM, load_teacher
+    from .models.checkpoint import is_run_dir
 
-    path = Path(spec)
-    if path.is_dir() and (path / "config.json").is_file() and '"model_type": "lawcat"' in (path / "config.json").read_text():
-        model = LawcatForCausalLM.from_pretrained(path, dtype=dtype, device=device)
+    if is_run_dir(spec):
+        model = LawcatForCausalLM.from_pretrained(spec, dtype=dtype, device=device)
         return model, model.tokenizer
     return load_teacher(spec, dtype=dtype, device=device)
 

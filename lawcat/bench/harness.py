@@ -106,11 +106,6 @@ _Planner = Planner
 
 
 # ---- models -----------------------------------------------------------------------------------------------
-def _is_run_dir(path: Path) -> bool:
-    cfg = path / "config.json"
-    return path.is_dir() and cfg.is_file() and '"model_type": "lawcat"' in cfg.read_text()
-
-
 def load_pair(model: str | None = None, arch: str | None = None, device="cpu", dtype: torch.dtype = torch.float32,
               preset: str = "lawcat", seed: int = 0, cast_lawcat_params: bool = True):
     """(teacher, student, info) for a named architecture (random weights), a lawcat run directory, an HF
@@ -121,7 +116,7 @@ def load_pair(model: str | None = None, arch: str | None = None, device="cpu", d
     float32 by linearize) are cast to `dtype`, as `LawcatForCausalLM.from_pretrained(dtype=...)` does.
     """
     from ..models import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
-    from ..models.checkpoint import read_config
+    from ..models.checkpoint import is_run_dir, read_config
     from .architectures import ARCHITECTURES, build_random_model
 
     device = torch.device(device)
@@ -133,7 +128,7 @@ def load_pair(model: str | None = None, arch: str | None = None, device="cpu", d
         name, source = arch, f"random weights, architecture {arch}"
     elif model is None:
         raise BenchError("give a model (a lawcat run dir, an HF dir, a .gguf file, 'default') or --arch NAME")
-    elif _is_run_dir(Path(model)):
+    elif is_run_dir(model):
         config = read_config(Path(model))
         if config.merged:
             student = LawcatForCausalLM.from_pretrained(model, device=device)

@@ -22,7 +22,6 @@ lm-eval never touches `past_key_values` itself: the cache object is seen only by
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 from pathlib import Path
@@ -43,17 +42,6 @@ def _lawcat_attr(name: str):
     import lawcat
 
     return getattr(lawcat, name)
-
-
-def _is_student_dir(path: Path) -> bool:
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        return False
-    try:
-        model_type = json.loads(cfg.read_text()).get("model_type")
-    except (OSError, ValueError):
-        return False
-    return model_type == "lawcat"
 
 
 def resolve_model(spec, tokenizer=None):
@@ -81,7 +69,9 @@ def resolve_model(spec, tokenizer=None):
 
     spec = str(spec)
     path = Path(spec).expanduser()
-    if path.is_dir() and _is_student_dir(path):
+    from lawcat.models.checkpoint import is_run_dir
+
+    if is_run_dir(path):
         cls = _lawcat_attr("LawcatForCausalLM")
         model = cls.from_pretrained(str(path))
         if tokenizer is None:

@@ -86,6 +86,17 @@ def save_student(model, save_directory, tokenizer=None, merged: bool = False, st
     return path
 
 
+def is_run_dir(path) -> bool:
+    """True for a directory whose config.json is a LawcatConfig (a student run or a merged export)."""
+    file = Path(path) / CONFIG_NAME
+    if not file.is_file():
+        return False
+    try:
+        return json.loads(file.read_text()).get("model_type") == "lawcat"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def read_config(path: Path) -> LawcatConfig:
     file = path / CONFIG_NAME
     if not file.is_file():
