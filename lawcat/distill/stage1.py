@@ -17,41 +17,45 @@ def teacher_positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(1) - 1).clamp_min(0)
 
 
-def attention_transfer_step(student, batch: dict, mse_weight: float, token_count: float,
-                            autocast=contextlib.nullcontext, backward: bool = True) -> torch.Tensor:
-    """Forward (and backward) one batch through all layers. Returns the summed per-layer weighted MSE,
-    normalised by `token_count` (the global number of real tokens, for exact data parallelism)."""
+def _layer_pairs(student, batch: dict, autocast, grad: bool):
+    """Yield (LAWCAT output, teacher output) before o_proj for each layer, the teacher's output flowing on.
+
+    Each layer's graph is alive only until the next one starts, so a caller that back-propagates per yielded
+    pair holds one layer's activations at a time."""
     model = student.model
     ids, mask = batch["input_ids"], batch["attention_mask"]
     pad_mask = None if bool(mask.all()) else mask
-    weight = mask.unsqueeze(-1).float()
-    total = torch.zeros((), device=ids.device)
     with torch.no_grad(), autocast():
         h = model.embed_tokens(ids)
         rope = model.rotary_emb(h, teacher_positions(mask))
     for layer in model.layers:
-        with torch.set_grad_enabled(backward), autocast():
+        with torch.set_grad_enabled(grad), autocast():
             h, pred, target = layer(h, pad_mask, None, rope, transfer=True)
-        loss = (pred.float() - target.float()).pow(2).mul(weight).sum() / (token_count * pred.shape[-1]) * mse_weight
+        yield pred, target
+        h = h.detach()
+
+
+def _squared_error(pred, target, mask) -> torch.Tensor:
+    """Sum over real tokens of the squared error, averaged over the feature dimension."""
+    return (pred.float() - target.float()).pow(2).mul(mask.unsqueeze(-1).float()).sum() / pred.shape[-1]
+
+
+def attention_transfer_step(student, batch: dict, mse_weight: float, token_count: float,
+                            autocast=contextlib.nullcontext, backward: bool = True) -> torch.Tensor:
+    """Forward (and backward) one batch through all layers. Returns the summed per-layer weighted MSE,
+    normalised by `token_count` (the global number of real tokens, for exact data parallelism)."""
+    total = torch.zeros((), device=batch["input_ids"].device)
+    for pred, target in _layer_pairs(student, batch, autocast, backward):
+        loss = _squared_error(pred, target, batch["attention_mask"]) / token_count * mse_weight
         if backward:
             loss.backward()
         total = total + loss.detach()
-        h = h.detach()
     return total
 
 
+@torch.no_grad()
 def per_layer_mse(student, batch: dict, autocast=contextlib.nullcontext) -> list[float]:
     """Unweighted MSE of every layer on one batch: the diagnostic for which layers lag behind."""
-    model = student.model
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    pad_mask = None if bool(mask.all()) else mask
-    weight = mask.unsqueeze(-1).float()
-    out = []
-    with torch.no_grad(), autocast():
-        h = model.embed_tokens(ids)
-        rope = model.rotary_emb(h, teacher_positions(mask))
-        for layer in model.layers:
-            h, pred, target = layer(h, pad_mask, None, rope, transfer=True)
-            out.append(((pred.float() - target.float()).pow(2).mul(weight).sum()
-                        / (weight.sum() * pred.shape[-1])).item())
-    return out
+    n = float(batch["attention_mask"].sum())
+    return [(_squared_error(p, t, batch["attention_mask"]) / n).item()
+            for p, t in _layer_pairs(student, batch, autocast, False)]
