@@ -80,7 +80,8 @@ class LawcatAttention(nn.Module):
         return [p for p in self.parameters() if id(p) not in teacher]
 
     # ---- shared front end -------------------------------------------------------------------------------
-    def _project(self, x):
+    def project(self, x):
+        """The teacher's q [B,T,H,D], k and v [B,T,Hkv,D] (with Qwen3's q/k norm), shared by both paths."""
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim)
         k = self.k_proj(x).view(B, T, self.num_kv_heads, self.head_dim)
@@ -112,7 +113,7 @@ class LawcatAttention(nn.Module):
         """
         cfg, state, new = self.config, state or {}, {}
         B, T, _ = x.shape
-        q, k, v = qkv if qkv is not None else self._project(x)
+        q, k, v = qkv if qkv is not None else self.project(x)
         m = None if mask is None else mask.to(q.dtype)[:, :, None, None]
         if m is not None:  # padded rows must look exactly like the start of a shorter sequence
             q, k, v = q * m, k * m, v * m
@@ -172,14 +173,10 @@ class LawcatAttention(nn.Module):
         return num / (den + cfg.eps) if cfg.normalize else num
 
     # ---- the teacher path (stage 1 target) ---------------------------------------------------------------
-    def project(self, x):
-        """The teacher's q [B,T,H,D], k and v [B,T,Hkv,D] (with Qwen3's q/k norm), shared by both paths."""
-        return self._project(x)
-
     def softmax_attention(self, x, position_embeddings, mask=None, qkv=None):
         """The teacher's causal softmax attention output before o_proj, [B, T, H*D], via SDPA."""
         B, T, _ = x.shape
-        q, k, v = qkv if qkv is not None else self._project(x)
+        q, k, v = qkv if qkv is not None else self.project(x)
         q, k = apply_rope(q, k, *position_embeddings)
         q, k, v = q.transpose(1, 2), repeat_kv(k, self.groups).transpose(1, 2), repeat_kv(v, self.groups).transpose(1, 2)
         attn_mask = None

@@ -51,11 +51,6 @@ def gla_recurrent(q, k, v_aug, g, scale: float, initial_state=None):
     return out, S.float() if work == torch.float32 else S
 
 
-def gla_step(q, k, v_aug, g, scale: float, state):
-    """One decoding step (T == 1) that updates and returns the state; same maths as gla_recurrent."""
-    return gla_recurrent(q, k, v_aug, g, scale, state)
-
-
 def gla_chunked(q, k, v_aug, g, scale: float, initial_state=None, chunk_size: int = 64):
     """Chunk-parallel form: parallel inside chunks, recurrent across them; memory linear in T.
 
