@@ -13,7 +13,7 @@
     plots          PNG charts (latency / memory vs length, decode ms/token, operator)
     cli            `lawcat bench` (add_bench_parser, cmd_bench)
 """
-from .architectures import ARCHITECTURES, arch_config, build_random_model, count_parameters, list_architectures
+from ..models.architectures import ARCHITECTURES, arch_config, build_random_model, count_parameters, list_architectures
 from .flops import ModelShape, decode_flops, matmul_flops_per_token, prefill_flops
 from .harness import BenchError, BenchSettings, cache_nbytes, load_pair, run_bench
 from .report import markdown_report, merge_results, parse_lengths, read_results, validate_results, write_report

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list_archs() -> int:
-    from .architectures import ARCHITECTURES
+    from ..models.architectures import ARCHITECTURES
 
     print(f"{'name':14s} {'family':8s} {'layers':>6s} {'hidden':>6s} {'heads':>9s} {'hd':>4s} {'vocab':>7s} "
           f"{'size':>6s}")

@@ -117,7 +117,7 @@ def load_pair(model: str | None = None, arch: str | None = None, device="cpu", d
     """
     from ..models import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
     from ..models.checkpoint import is_run_dir, read_config
-    from .architectures import ARCHITECTURES, build_random_model
+    from ..models.architectures import ARCHITECTURES, build_random_model
 
     device = torch.device(device)
     if arch is None and model is not None and not Path(model).exists() and model.lower() in ARCHITECTURES:

@@ -22,6 +22,7 @@ import torch
 from ..data import BatchIterator, pad_token_id
 from ..models import LawcatConfig, linearize, load_teacher
 from ..models.checkpoint import atomic_write_text
+from ..models.teacher import RANDOM_PREFIX
 from ..models.errors import LawcatError
 from .data import build_examples, make_batches
 from .distributed import DistContext, apply_fsdp, barrier, full_state_dict, setup
@@ -81,7 +82,11 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     t_wall = time.perf_counter()
     seed_everything(recipe.seed)
     if teacher is None:
-        teacher, tokenizer = load_teacher(teacher_src)
+        # Straight onto the training device; a random-weight shape (random:llama-3-8b) is built there in bf16 on
+        # CUDA, since holding an fp32 copy of a large frozen teacher per rank buys nothing.
+        big_random = teacher_src.startswith(RANDOM_PREFIX) and ctx.device.type == "cuda"
+        teacher, tokenizer = load_teacher(teacher_src, dtype=torch.bfloat16 if big_random else None,
+                                          device=ctx.device)
     teacher.requires_grad_(False)
     cfg = LawcatConfig.from_preset(recipe.preset, **recipe.model)
     student = linearize(teacher, cfg)

@@ -198,6 +198,8 @@ class Trainer:
         bar = tqdm(total=self.total, initial=self.step, desc=self.name, disable=not self.ctx.is_main,
                    dynamic_ncols=True)
         t_start, tok_start = time.perf_counter(), self.tokens
+        if self.ctx.device.type == "cuda":  # the summary reports this stage's own peak, per process
+            torch.cuda.reset_peak_memory_stats(self.ctx.device)
         while self.step < self.total:
             t0 = time.perf_counter()
             local = self._to_device(next(it))
@@ -245,5 +247,8 @@ class Trainer:
         return self.summary()
 
     def summary(self) -> dict:
-        return {"steps": self.step, "tokens": self.tokens, "elapsed_s": self.elapsed,
-                "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val}
+        out = {"steps": self.step, "tokens": self.tokens, "elapsed_s": self.elapsed,
+               "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val}
+        if self.ctx.device.type == "cuda":
+            out["peak_memory_gib"] = torch.cuda.max_memory_allocated(self.ctx.device) / 2**30
+        return out

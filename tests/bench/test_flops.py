@@ -3,7 +3,7 @@ import pytest
 from transformers import LlamaConfig
 
 from lawcat import LawcatConfig
-from lawcat.bench.architectures import arch_config, count_parameters
+from lawcat.models.architectures import arch_config, count_parameters
 from lawcat.bench.flops import ModelShape, decode_flops, matmul_flops_per_token, prefill_flops
 
 # hidden 8, MLP 16, 2 layers, 2 query heads / 1 KV head of dim 4, vocab 10.

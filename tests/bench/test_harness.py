@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lawcat import LawcatConfig, linearize, load_teacher
-from lawcat.bench.architectures import arch_config
+from lawcat.models.architectures import arch_config
 from lawcat.bench.cli import add_bench_parser, main
 from lawcat.bench.flops import prefill_flops
 from lawcat.bench.harness import BenchError, BenchSettings, cache_nbytes, load_pair, run_bench

@@ -42,3 +42,35 @@ def test_default_teacher_linearize_and_generate():
     # The untrained student is still the teacher everywhere but attention: logits stay finite.
     with torch.no_grad():
         assert torch.isfinite(student(**ids).logits).all()
+
+
+def _default_tokenizer_is(monkeypatch, folder):
+    from lawcat.models import teacher as teacher_mod
+
+    monkeypatch.setattr(teacher_mod, "_model_folder", lambda src: ("default", folder, None))
+
+
+def test_random_architecture_teacher(monkeypatch, teacher_dir):
+    """random:<arch> builds the named shape with random weights and pairs it with the default tokenizer."""
+    _default_tokenizer_is(monkeypatch, teacher_dir)  # a 97-word tokenizer stands in for SmolLM2's
+    model, tok = load_teacher("random:tiny-llama", dtype=torch.float64)
+    assert model.lawcat_source == "random:tiny-llama" and model.lawcat_file_sha256 is None
+    assert model.config.vocab_size == 256 and next(model.parameters()).dtype == torch.float64
+    assert len(tok) == 97 and model.lawcat_tokenizer is tok
+    again, _ = load_teacher("random:tiny-llama", dtype=torch.float64)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))  # seeded: rebuildable
+    student = linearize(model, LawcatConfig())
+    assert student.config.teacher_source == "random:tiny-llama"
+
+
+def test_random_architecture_errors(monkeypatch, tmp_path):
+    from lawcat.models.architectures import UnknownArchitectureError
+    from tests.conftest import make_tokenizer
+
+    with pytest.raises(UnknownArchitectureError, match="unknown architecture 'nope'"):
+        load_teacher("random:nope")
+    big = tmp_path / "tok"
+    make_tokenizer(300).save_pretrained(big)  # more ids than tiny-llama's 256-row embedding holds
+    _default_tokenizer_is(monkeypatch, big)
+    with pytest.raises(TeacherLoadError, match="vocabulary"):
+        load_teacher("random:tiny-llama")
