@@ -1,18 +1,24 @@
-"""Stage-1 throughput against the teacher's forward-only throughput on the same batches.
+"""Training throughput of both stages against the teacher's forward-only throughput on the same batches.
 
     python benchmarks/stage1_throughput.py --teacher default --length 1162 --batch-size 8 --steps 20 --out t.json
 
-Both are timed with CUDA events after warm-up, bf16 autocast, on identical padded batches of passkey samples.
-The teacher figure is a plain forward (no lm_head loss, logits of the last position only).
+All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
+passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
+transfer, layer-by-layer backward) and a stage-2 step (LoRA, full forward + backward, next-token loss). The
+seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py).
 """
 import argparse
+import contextlib
 import json
 import time
+from functools import partial
 
 import torch
 
 from lawcat import LawcatConfig, linearize, load_teacher
 from lawcat.data import BatchIterator, encode_all, make_samples, pad_token_id
+from lawcat.distill.lora import add_lora, lora_parameters
+from lawcat.distill.run import stage2_loss
 from lawcat.distill.stage1 import attention_transfer_step
 
 
@@ -45,30 +51,38 @@ def main():
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     teacher, tok = load_teacher(a.teacher, device=device)
     student = linearize(teacher, LawcatConfig())
+    add_lora(student)  # B = 0: stage 1 is unchanged by it, exactly as in a real run
     student.requires_grad_(False)
-    for p in student.lawcat_parameters():
-        p.requires_grad_(True)
     samples = make_samples("passkey", tok, a.length, a.batch_size, seed=0, purpose="train")
     batch = next(iter(BatchIterator(encode_all(tok, samples), a.batch_size, pad_token_id(tok), epochs=1)))
     batch = {k: v.to(device) for k, v in batch.items()}
     n_tok = int(batch["attention_mask"].sum())
-    ac = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if device.type == "cuda" else None
-    import contextlib
-    ac = ac or contextlib.nullcontext
+    n_labels = float((batch["labels"][:, 1:] != -100).sum())
+    ac = partial(torch.autocast, device.type, dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext
 
     def teacher_fwd():
         with torch.no_grad(), ac():
             teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1)
 
-    def stage1():
-        for p in student.lawcat_parameters():
-            p.grad = None
-        attention_transfer_step(student, batch, 1000.0, float(n_tok), ac, True)
+    def train_step(params, loss):
+        def step():
+            for p in params:
+                p.grad = None
+            loss()
+        return step
 
-    t_teacher, t_stage1 = timed(teacher_fwd, a.steps, device), timed(stage1, a.steps, device)
+    s1_params = student.lawcat_parameters()
+    s2_params = lora_parameters(student) + s1_params
+    for p in s2_params:
+        p.requires_grad_(True)
+    t_teacher = timed(teacher_fwd, a.steps, device)
+    t_stage1 = timed(train_step(s1_params, lambda: attention_transfer_step(student, batch, 1000.0, float(n_tok), ac)),
+                     a.steps, device)
+    t_stage2 = timed(train_step(s2_params, lambda: stage2_loss(student, ac, batch, n_labels, True)), a.steps, device)
     res = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "batch_size": a.batch_size,
            "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher, "stage1_tok_s": n_tok / t_stage1,
-           "stage1_over_teacher": t_teacher / t_stage1}
+           "stage2_tok_s": n_tok / t_stage2, "stage1_over_teacher": t_teacher / t_stage1,
+           "s_per_step": {"teacher_forward": t_teacher, "stage1": t_stage1, "stage2": t_stage2}}
     print(json.dumps(res, indent=2))
     if a.out:
         json.dump(res, open(a.out, "w"), indent=2)

@@ -79,30 +79,47 @@ def make_all_samples(task: str, tokenizer, lengths: list[int], n: int, seed: int
         return [f.result() for f in futures]
 
 
+def rows_per_batch(length: int, batch_size: int, max_batch_tokens: int | None) -> int:
+    """At most `batch_size` rows, and at most `max_batch_tokens` prompt tokens per batch: long prompts run a few
+    at a time (a padded batch also makes softmax attention build a mask quadratic in the length)."""
+    if not max_batch_tokens:
+        return batch_size
+    return max(1, min(batch_size, max_batch_tokens // max(1, length)))
+
+
 def evaluate_task(model, tokenizer, task: str, lengths: list[int], n: int, model_name: str, seed: int = 0,
                   depth=None, batch_size: int = 1, chat: bool = False, chunk_size: int = 8192,
-                  progress=print) -> list[ResultRecord]:
+                  progress=print, max_batch_tokens: int | None = None, on_length=None) -> list[ResultRecord]:
+    """Every sample of every length; `on_length(records_so_far)` runs after each length (partial results)."""
     records = []
     for length, samples in zip(lengths, make_all_samples(task, tokenizer, lengths, n, seed, depth)):
         t0 = time.perf_counter()
-        for i in range(0, len(samples), batch_size):
-            part = samples[i:i + batch_size]
+        rows = rows_per_batch(length, batch_size, max_batch_tokens)
+        for i in range(0, len(samples), rows):
+            part = samples[i:i + rows]
             outputs = generate_batch(model, tokenizer, [s.prompt for s in part], NEW_TOKENS[task], chat, chunk_size)
             records += [ResultRecord.from_sample(s, model_name, o) for s, o in zip(part, outputs)]
         cell = [r.score for r in records if r.length == length]
         progress(f"{model_name} {task} {length}: {100 * sum(cell) / len(cell):.1f} "
                  f"({len(cell)} samples, {time.perf_counter() - t0:.0f} s)")
+        if on_length is not None:
+            on_length(records)
     return records
 
 
 def run_eval(model, tokenizer, model_name: str, task: str, lengths: list[int], n: int, out_dir, seed: int = 0,
-             depth=None, batch_size: int = 1, chat: bool = False, chunk_size: int = 8192, settings=None):
-    """Evaluate, then write results.json, results.md and the plots into out_dir. Returns the records."""
-    records = evaluate_task(model, tokenizer, task, lengths, n, model_name, seed, depth, batch_size, chat, chunk_size)
+             depth=None, batch_size: int = 1, chat: bool = False, chunk_size: int = 8192, settings=None,
+             max_batch_tokens: int | None = None):
+    """Evaluate, then write results.json, results.md and the plots into out_dir. Returns the records.
+
+    results.json is rewritten after every length, so an evaluation stopped part-way keeps the lengths it
+    finished (and `lawcat compare` can still read them)."""
     info = RunInfo(model=model_name, task=task, seed=seed,
                    settings={"lengths": lengths, "n": n, "depth": depth, "chat": chat, "batch_size": batch_size,
-                             **(settings or {})})
+                             "max_batch_tokens": max_batch_tokens, **(settings or {})})
     out = Path(out_dir)
+    records = evaluate_task(model, tokenizer, task, lengths, n, model_name, seed, depth, batch_size, chat, chunk_size,
+                            max_batch_tokens=max_batch_tokens, on_length=lambda recs: write_results(out, recs, info))
     write_results(out, records, info)
     write_report(out, records)
     return records

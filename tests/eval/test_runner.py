@@ -104,3 +104,27 @@ def test_parallel_sample_generation_equals_sequential(tok, monkeypatch):
     par = runner.make_all_samples("passkey", tok, [200, 300, 400], 3, seed=5)
     seq = [make_samples("passkey", tok, L, 3, seed=5) for L in (200, 300, 400)]
     assert [[s.prompt for s in a] for a in par] == [[s.prompt for s in a] for a in seq]
+
+
+def test_long_prompts_run_fewer_rows_per_batch():
+    from lawcat.eval.runner import rows_per_batch
+
+    assert rows_per_batch(1024, 25, None) == 25
+    assert rows_per_batch(1024, 25, 65536) == 25
+    assert rows_per_batch(16384, 25, 65536) == 4
+    assert rows_per_batch(131072, 25, 65536) == 1   # never zero rows
+
+
+def test_a_run_stopped_part_way_keeps_the_finished_lengths(tok, tmp_path):
+    """results.json is rewritten after each length: a crash (or a timeout) at length 2 keeps length 1."""
+    def answer(prompt):
+        if len(prompt) > 1500:
+            raise RuntimeError("stopped")
+        return oracle(prompt)
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_eval(ScriptedLM(tok, answer), tok, "oracle", "passkey", [300, 600], 3, tmp_path / "ev", batch_size=3,
+                 max_batch_tokens=600)
+    saved = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert saved["run"]["settings"]["max_batch_tokens"] == 600
+    assert {r["length"] for r in saved["records"]} == {300} and len(saved["records"]) == 3
