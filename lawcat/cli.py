@@ -4,8 +4,10 @@
     lawcat generate  runs/fresh --prompt "..."                            # recurrent decoding, O(1) state
     lawcat distill   --recipe recipes/passkey.yaml --teacher default --out runs/pk [stage1.lr=3e-3 ...]
     lawcat eval      runs/pk --task passkey --lengths 1k,2k,4k,8k,16k,32k --out evals/pk
+    lawcat eval      passkey-smollm2 --task passkey ...                   # a shipped student, by name
     lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
     lawcat demo                                                           # the README's main job
+    lawcat list-weights                                                   # shipped students, by name
 
 Errors a user can cause (bad paths, wrong teacher, corrupt files, unknown presets) print one line and exit 2.
 """
@@ -17,12 +19,14 @@ import time
 
 
 def _load_any(spec: str, dtype=None, device=None):
-    """(model, tokenizer) for a lawcat run directory, an HF directory, a .gguf file or 'default'."""
+    """(model, tokenizer) for a lawcat run directory, a shipped student's name, an HF directory, a .gguf file or
+    'default'."""
     from .models import LawcatForCausalLM, load_teacher
-    from .models.checkpoint import is_run_dir
+    from .models.checkpoint import resolve_model_spec
 
-    if is_run_dir(spec):
-        model = LawcatForCausalLM.from_pretrained(spec, dtype=dtype, device=device)
+    run = resolve_model_spec(spec)
+    if run is not None:
+        model = LawcatForCausalLM.from_pretrained(run, dtype=dtype, device=device)
         return model, model.tokenizer
     return load_teacher(spec, dtype=dtype, device=device)
 
@@ -141,6 +145,43 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_list_weights(args) -> int:
+    from .weights import list_shipped, read_card, shipped_names_text
+
+    names = list_shipped()
+    if not names:
+        print(f"{shipped_names_text()} (they come from the GPU runs of issue 6)")
+        return 0
+    for name in names:
+        card = read_card(name)
+        about = ", ".join(f"{k} {card[k]}" for k in ("task", "teacher", "recipe") if card.get(k))
+        print(f"{name}" + (f"  ({about})" if about else ""))
+        scores = card.get("scores") or {}
+        if scores:
+            n = f" (n={card['n']} per length)" if card.get("n") else ""
+            cells = "  ".join(f"{_short_length(k)}: {v:g}" for k, v in sorted(scores.items(), key=_length_key))
+            print(f"  accuracy %{n}: {cells}")
+        if card.get("command"):
+            print(f"  made by: {card['command']}")
+    return 0
+
+
+def _length_key(item) -> float:
+    try:
+        return float(item[0])
+    except ValueError:
+        return float("inf")
+
+
+def _short_length(tokens: str) -> str:
+    """'16384' -> '16K', as the result tables write lengths."""
+    try:
+        t = int(tokens)
+    except ValueError:
+        return tokens
+    return f"{t // 1024}K" if t >= 1024 and t % 1024 == 0 else str(t)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models.config import PRESETS
 
@@ -203,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt", default="The grass is green. The sky is blue. The sun is")
     s.add_argument("--out", default=None)
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("list-weights", help="the students shipped in this install, with their recorded scores")
+    s.set_defaults(func=cmd_list_weights)
     return p
 
 

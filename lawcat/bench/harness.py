@@ -108,28 +108,36 @@ _Planner = Planner
 # ---- models -----------------------------------------------------------------------------------------------
 def load_pair(model: str | None = None, arch: str | None = None, device="cpu", dtype: torch.dtype = torch.float32,
               preset: str = "lawcat", seed: int = 0, cast_lawcat_params: bool = True):
-    """(teacher, student, info) for a named architecture (random weights), a lawcat run directory, an HF
-    directory, a .gguf file or 'default'. The student shares the teacher's weights (memory counted once).
+    """(teacher, student, info) for a named architecture (random weights), a lawcat run directory or a shipped
+    student's name, an HF directory, a .gguf file or 'default'. The student shares the teacher's weights (memory counted once).
 
     A merged run directory holds no teacher: a random-weight teacher of the same architecture is built beside
     it (timings do not depend on weight values). With `cast_lawcat_params` LAWCAT's own parameters (kept in
     float32 by linearize) are cast to `dtype`, as `LawcatForCausalLM.from_pretrained(dtype=...)` does.
     """
     from ..models import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
-    from ..models.checkpoint import is_run_dir, read_config
     from ..models.architectures import ARCHITECTURES, build_random_model
+    from ..models.checkpoint import read_config, resolve_model_spec
+    from ..models.errors import UnknownModelError
 
     device = torch.device(device)
     if arch is None and model is not None and not Path(model).exists() and model.lower() in ARCHITECTURES:
         arch, model = model.lower(), None
+    run = None  # the student folder a run directory or a shipped student's name points to; None for a teacher
+    if arch is None and model is not None:
+        try:
+            run = resolve_model_spec(model)
+        except UnknownModelError as e:
+            raise BenchError(f"{e}; or a named architecture: {', '.join(sorted(ARCHITECTURES))}") from None
     if arch is not None:
         teacher = build_random_model(arch, device, dtype, seed)
         student = linearize(teacher, LawcatConfig.from_preset(preset), fingerprint=f"random:{arch}")
         name, source = arch, f"random weights, architecture {arch}"
     elif model is None:
         raise BenchError("give a model (a lawcat run dir, an HF dir, a .gguf file, 'default') or --arch NAME")
-    elif is_run_dir(model):
-        config = read_config(Path(model))
+    elif run is not None:
+        model = str(run)
+        config = read_config(run)
         if config.merged:
             student = LawcatForCausalLM.from_pretrained(model, device=device)
             teacher = build_random_model(config.teacher_hf_config(), device, dtype, seed)

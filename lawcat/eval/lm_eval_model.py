@@ -49,8 +49,8 @@ def resolve_model(spec, tokenizer=None):
 
     spec: a PreTrainedModel (with `tokenizer`, or one lawcat's loaders attached, or one in its
     name_or_path directory); a
-    lawcat run directory (config.json with model_type "lawcat") -> `LawcatForCausalLM.from_pretrained`
-    and the tokenizer saved beside it; anything else ("default", a .gguf file, an HF model directory)
+    lawcat run directory (config.json with model_type "lawcat") or a shipped student's name
+    ("passkey-smollm2") -> `LawcatForCausalLM.from_pretrained` and the tokenizer saved beside it; anything else ("default", a .gguf file, an HF model directory)
     -> `lawcat.load_teacher(spec)`. A `tokenizer` given here wins over the one found with the model.
     """
     from transformers import AutoTokenizer, PreTrainedModel
@@ -69,22 +69,22 @@ def resolve_model(spec, tokenizer=None):
 
     spec = str(spec)
     path = Path(spec).expanduser()
-    from lawcat.models.checkpoint import is_run_dir
+    from lawcat.models.checkpoint import resolve_model_spec
 
-    if is_run_dir(path):
+    # A name that is no path, no teacher and no shipped student raises UnknownModelError (a FileNotFoundError).
+    run = resolve_model_spec(path)
+    if run is not None:
         cls = _lawcat_attr("LawcatForCausalLM")
-        model = cls.from_pretrained(str(path))
+        model = cls.from_pretrained(str(run))
         if tokenizer is None:
             tokenizer = getattr(model, "tokenizer", None)  # load_student attaches the run's tokenizer
         if tokenizer is None:
             try:
-                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+                tokenizer = AutoTokenizer.from_pretrained(str(run), local_files_only=True)
             except (OSError, ValueError) as e:
                 raise ValueError(f"no tokenizer files in run directory {spec}: pass tokenizer= ({e})") from e
         return model, tokenizer
 
-    if spec != "default" and not path.exists():
-        raise FileNotFoundError(f"model spec {spec!r} is neither 'default' nor an existing file or directory")
     from lawcat.models.errors import UnsupportedTeacherError
 
     try:

@@ -3,7 +3,8 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from .cache import LawcatCache
 from .config import PRESETS, SUPPORTED_FAMILIES, LawcatConfig
-from .errors import CheckpointError, LawcatError, TeacherLoadError, TeacherMismatchError, UnsupportedTeacherError
+from .errors import (CheckpointError, LawcatError, TeacherLoadError, TeacherMismatchError, UnknownModelError,
+                     UnsupportedTeacherError)
 from .linearize import linearize
 from .modeling import LawcatForCausalLM
 from .teacher import load_teacher
@@ -13,5 +14,6 @@ AutoModelForCausalLM.register(LawcatConfig, LawcatForCausalLM, exist_ok=True)
 
 __all__ = [
     "LawcatCache", "LawcatConfig", "LawcatForCausalLM", "PRESETS", "SUPPORTED_FAMILIES", "linearize", "load_teacher",
-    "CheckpointError", "LawcatError", "TeacherLoadError", "TeacherMismatchError", "UnsupportedTeacherError",
+    "CheckpointError", "LawcatError", "TeacherLoadError", "TeacherMismatchError", "UnknownModelError",
+    "UnsupportedTeacherError",
 ]

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_path, atomic_write_text
 from .config import LawcatConfig
-from .errors import CheckpointError, TeacherMismatchError
+from .errors import CheckpointError, TeacherMismatchError, UnknownModelError
 from .fingerprint import teacher_fingerprint, tensors_sha256
 
 WEIGHTS_NAME = "model.safetensors"
@@ -97,6 +97,28 @@ def is_run_dir(path) -> bool:
         return False
 
 
+def resolve_model_spec(spec) -> Path | None:
+    """What a model spec typed by a user names: the student run directory (a path, or a shipped name such as
+    'passkey-smollm2'), or None for a teacher ('default', 'random:<arch>', an existing file or directory).
+
+    Anything else raises UnknownModelError listing the shipped names, so a misspelt name is reported as
+    such instead of as a missing teacher. A path on disk wins over a shipped name of the same spelling.
+    """
+    from ..weights import is_shipped, shipped_names_text, shipped_path
+
+    text = str(spec)
+    if is_run_dir(text):
+        return Path(text)
+    if Path(text).expanduser().exists():
+        return None  # a teacher file or directory (load_teacher says what is wrong with it, if anything)
+    if is_shipped(text):
+        return shipped_path(text)
+    if text == "default" or text.startswith("random:"):  # load_teacher's named teachers
+        return None
+    raise UnknownModelError(f"{text!r} is not a file or directory, 'default', nor a shipped student "
+                            f"({shipped_names_text()})")
+
+
 def read_config(path: Path) -> LawcatConfig:
     file = path / CONFIG_NAME
     if not file.is_file():
@@ -118,9 +140,14 @@ def load_student(save_directory, teacher=None, device=None, dtype=None):
     from .modeling import LawcatForCausalLM
     from .teacher import load_teacher
 
+    from ..weights import is_shipped, shipped_names_text, shipped_path
+
     path = Path(save_directory)
+    if not path.exists() and is_shipped(save_directory):  # a path on disk wins over a shipped name
+        path = shipped_path(str(save_directory))
     if not path.is_dir():
-        raise CheckpointError(f"{path} is not a directory; give a lawcat run directory")
+        raise CheckpointError(f"{path} is not a directory; give a lawcat run directory or a shipped student's name "
+                              f"({shipped_names_text()})")
     config = read_config(path)
     tensors = load_weights(path / WEIGHTS_NAME)
     if config.merged:

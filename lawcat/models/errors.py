@@ -19,3 +19,7 @@ class TeacherMismatchError(LawcatError, ValueError):
 
 class CheckpointError(LawcatError, ValueError):
     pass
+
+
+class UnknownModelError(LawcatError, FileNotFoundError):
+    """A model spec that is no path, no teacher name and no shipped student (the message lists the shipped ones)."""

@@ -168,6 +168,18 @@ def test_load_pair_from_hf_dir_and_run_dir(teacher_dir, tmp_path):
         load_pair(None, None)
 
 
+def test_load_pair_from_a_shipped_name(tmp_path, monkeypatch):
+    import lawcat.weights as weights
+    from tests.weights.fake import passkey_teacher_dir, ship_student
+
+    monkeypatch.setattr(weights, "ROOT", tmp_path / "weights")
+    ship_student(tmp_path / "weights", "passkey-smollm2", passkey_teacher_dir(tmp_path / "teacher"))
+    _, student, info = load_pair("passkey-smollm2", device="cpu")
+    assert info["name"] == "passkey-smollm2" and type(student).__name__ == "LawcatForCausalLM"
+    with pytest.raises(BenchError, match="shipped students: passkey-smollm2.*named architecture: .*tiny-llama"):
+        load_pair("passkey-smolm2", device="cpu")
+
+
 def test_cli_end_to_end(tmp_path, capsys):
     out = tmp_path / "b"
     rc = main(["tiny-llama", "--device", "cpu", "--lengths", "64,128", "--decode-contexts", "64,128",

@@ -323,6 +323,18 @@ def test_hf_dir_spec_is_loaded_as_teacher(llama, tok, tmp_path):
         A.resolve_model(LlamaForCausalLM(llama.config))
 
 
+def test_shipped_name_is_resolved_and_unknown_name_lists_them(tmp_path, monkeypatch):
+    import lawcat.weights as weights
+    from tests.weights.fake import passkey_teacher_dir, ship_student
+
+    monkeypatch.setattr(weights, "ROOT", tmp_path / "weights")
+    ship_student(tmp_path / "weights", "passkey-smollm2", passkey_teacher_dir(tmp_path / "teacher"))
+    model, tokenizer = A.resolve_model("passkey-smollm2")
+    assert type(model).__name__ == "LawcatForCausalLM" and tokenizer is not None
+    with pytest.raises(FileNotFoundError, match="shipped students: passkey-smollm2"):
+        A.resolve_model("passkey-smolm2")
+
+
 # ---- small pieces -------------------------------------------------------------------------------------------------
 
 def test_registered_in_lm_eval_as_lawcat():
