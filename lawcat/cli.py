@@ -6,7 +6,7 @@
     lawcat eval      runs/pk --task passkey --lengths 1k,2k,4k,8k,16k,32k --out evals/pk
     lawcat eval      passkey-smollm2 --task passkey ...                   # a shipped student, by name
     lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
-    lawcat demo                                                           # the README's main job
+    lawcat demo      [--quick] [--lengths 2k,4k,8k,12k --n 3]             # the README's main job
     lawcat list-weights                                                   # shipped students, by name
 
 Errors a user can cause (bad paths, wrong teacher, corrupt files, unknown presets) print one line and exit 2.
@@ -98,7 +98,8 @@ def cmd_eval(args) -> int:
     depth = None if args.depths is None else [float(x) for x in args.depths.split(",")]
     n = args.n if args.n is not None else (100 if args.task.startswith("babilong") else 25 if args.task.startswith("niah") else 10)
     run_eval(model, tokenizer, name, args.task, lengths, n, args.out, seed=args.seed, depth=depth,
-             batch_size=args.batch_size, chat=args.chat, chunk_size=args.prefill_chunk)
+             batch_size=args.batch_size, chat=args.chat, chunk_size=args.prefill_chunk,
+             max_batch_tokens=args.max_batch_tokens)
     print(open(f"{args.out}/results.md").read())
     return 0
 
@@ -112,36 +113,15 @@ def cmd_compare(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """Linearize the default teacher and decode from it: what the core gives before any distillation."""
-    import torch
+    from .data import parse_length
+    from .demo import DEFAULT_LENGTHS, DEFAULT_N, QUICK_LENGTHS, QUICK_N, DemoSettings, run_demo
 
-    from .models import LawcatConfig, linearize, load_teacher
-
-    t0 = time.perf_counter()
-    teacher, tok = load_teacher("default")
-    print(f"teacher: SmolLM2-135M-Instruct ({sum(p.numel() for p in teacher.parameters()):,} parameters), "
-          f"loaded in {time.perf_counter() - t0:.1f} s")
-    student = linearize(teacher, LawcatConfig()).eval()
-    print(f"student: {sum(p.numel() for p in student.lawcat_parameters()):,} new LAWCAT parameters "
-          "(conv, shared Hedgehog map, rank-32 gate per layer)")
-    prompt = args.prompt
-    ids = tok(prompt, return_tensors="pt")
-    with torch.no_grad():
-        t_out = teacher.generate(**ids, max_new_tokens=20, do_sample=False)
-        t1 = time.perf_counter()
-        s_out = student.generate(**ids, max_new_tokens=20, do_sample=False)
-        dt = time.perf_counter() - t1
-        _, cache = student.prefill(tok(prompt * 40, return_tensors="pt").input_ids, chunk_size=256)
-    n = ids.input_ids.shape[1]
-    print(f"prompt: {prompt!r}")
-    print(f"teacher (softmax):          {tok.decode(t_out[0, n:], skip_special_tokens=True)!r}")
-    print(f"student (untrained LAWCAT): {tok.decode(s_out[0, n:], skip_special_tokens=True)!r}  [{dt:.1f} s]")
-    print(f"recurrent state after {cache.get_seq_length()} tokens: {cache.nbytes() / 2**20:.2f} MiB "
-          "(constant in context length)")
-    print("The untrained student is not yet the teacher: distillation (lawcat distill) trains it.")
-    if args.out:
-        student.save_pretrained(args.out)
-        print(f"saved the student to {args.out}")
+    lengths = args.lengths or (QUICK_LENGTHS if args.quick else DEFAULT_LENGTHS)
+    n = args.n if args.n is not None else (QUICK_N if args.quick else DEFAULT_N)
+    settings = DemoSettings(out=args.out, teacher=args.teacher, overrides=args.overrides, n=n, quick=args.quick,
+                            lengths=[parse_length(x) for x in lengths.split(",")], batch_size=args.batch_size,
+                            device=args.device, **({"recipe": args.recipe} if args.recipe else {}))
+    run_demo(settings)
     return 0
 
 
@@ -222,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--depths", default=None, help="needle depths in percent for a heatmap grid (default: uniform)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--batch-size", type=int, default=1)
+    s.add_argument("--max-batch-tokens", type=int, default=None,
+                   help="fewer rows per batch for long prompts: at most this many prompt tokens per batch")
     s.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
     s.add_argument("--prefill-chunk", type=int, default=8192, help="students: tokens per prefill chunk")
     s.add_argument("--name", default=None, help="model name in tables (default: the directory name)")
@@ -240,9 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_compare)
 
-    s = sub.add_parser("demo", help="the README's main job on the default teacher")
-    s.add_argument("--prompt", default="The grass is green. The sky is blue. The sun is")
-    s.add_argument("--out", default=None)
+    s = sub.add_parser("demo", help="the README's main job: distill a small passkey student, compare it with the "
+                                     "teacher and the shipped student inside and beyond 8K")
+    s.add_argument("--out", default="runs/demo", help="demo directory (never one the demo did not make)")
+    s.add_argument("--teacher", default="default", help="HF directory, .gguf file, or 'default'")
+    s.add_argument("--recipe", default=None, help="default: recipes/demo.yaml")
+    s.add_argument("--lengths", default=None, help="passkey lengths, comma list (default: lawcat.demo.DEFAULT_LENGTHS)")
+    s.add_argument("--n", type=int, default=None, help="samples per length (default: lawcat.demo.DEFAULT_N)")
+    s.add_argument("--batch-size", type=int, default=1)
+    s.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
+    s.add_argument("--quick", action="store_true", help="a few training steps and two short lengths: a smoke test")
+    s.add_argument("overrides", nargs="*", help="demo recipe overrides as dotted.key=value")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("list-weights", help="the students shipped in this install, with their recorded scores")
@@ -255,7 +245,7 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command == "distill":  # recipe overrides may follow options too: `... --resume stage1.lr=3e-3`
+    if args.command in ("distill", "demo"):  # recipe overrides may follow options too: `... --resume stage1.lr=3e-3`
         args.overrides += [x for x in extra if "=" in x and not x.startswith("-")]
         extra = [x for x in extra if not ("=" in x and not x.startswith("-"))]
     if extra:

@@ -1,0 +1,71 @@
+"""`lawcat demo` end to end on a tiny random Llama (distill, three evaluations, comparison), so the README's
+main job cannot silently break; and its output directory is never someone else's."""
+import json
+
+import pytest
+
+import lawcat.weights as weights
+from lawcat import cli
+from lawcat.demo import SHIPPED_PASSKEY
+from tests.weights.fake import passkey_teacher_dir, ship_student
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    root = tmp_path / "weights"
+    root.mkdir()
+    monkeypatch.setattr(weights, "ROOT", root)
+    return root, passkey_teacher_dir(tmp_path / "teacher")
+
+
+def _demo(teacher, out, *extra):
+    return cli.main(["demo", "--quick", "--teacher", str(teacher), "--out", str(out), "--lengths", "200,300",
+                     "--n", "2", "--batch-size", "2", *extra])
+
+
+def test_demo_end_to_end_with_shipped_student(setup, tmp_path, capsys):
+    root, teacher = setup
+    ship_student(root, SHIPPED_PASSKEY, teacher)
+    out = tmp_path / "demo"
+    assert _demo(teacher, out) == 0
+    printed = capsys.readouterr().out
+    assert (out / "student" / "model.safetensors").is_file() and (out / "student" / "summary.json").is_file()
+    for folder in ("teacher", "student", SHIPPED_PASSKEY):
+        data = json.loads((out / "eval" / folder / "results.json").read_text())
+        assert sorted({r["length"] for r in data["records"]}) == [200, 300] and len(data["records"]) == 4
+    table = (out / "compare" / "comparison.md").read_text()
+    for row in ("| teacher |", "| demo student |", f"| {SHIPPED_PASSKEY} (shipped) |"):
+        assert row in table and row in printed
+    assert (out / "compare" / "compare_passkey.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![" not in printed  # image links stay in the file
+
+
+def test_demo_without_shipped_student_keeps_its_student(setup, tmp_path, capsys):
+    _, teacher = setup
+    out = tmp_path / "demo"
+    assert _demo(teacher, out, "--lengths", "200", "--n", "1") == 0
+    printed = capsys.readouterr().out
+    assert f"no shipped {SHIPPED_PASSKEY}" in printed and "| demo student |" in printed
+    assert not (out / "eval" / SHIPPED_PASSKEY).exists()
+
+    # Run again: the student is kept (distillation is the slow part), the evaluations are redone.
+    mtime = (out / "student" / "model.safetensors").stat().st_mtime_ns
+    assert _demo(teacher, out, "--lengths", "200", "--n", "1") == 0
+    assert "keeping the student" in capsys.readouterr().out
+    assert (out / "student" / "model.safetensors").stat().st_mtime_ns == mtime
+    # Other training settings into the same directory would mix two trainings: refused, nothing changed.
+    assert _demo(teacher, out, "--lengths", "200", "--n", "1", "stage1.lr=3e-3") == 2
+    assert "distilled with other settings" in capsys.readouterr().err
+    assert (out / "student" / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_demo_refuses_a_directory_it_did_not_make(setup, tmp_path, capsys):
+    _, teacher = setup
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    capsys.readouterr()
+    assert _demo(teacher, out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "not made by `lawcat demo`" in err and "\n" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
