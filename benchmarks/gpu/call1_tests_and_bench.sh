@@ -3,9 +3,9 @@
 #   GPU 0: the CUDA tests (fla path == reference, the Triton normalized GLA kernel, the student on CUDA == CPU)
 #   GPU 1 (or GPU 0 after the tests on a one-GPU machine): `lawcat bench` on the Llama-3.2-1B shape
 # and leaves ~/stage/part00 for the call that assembles the teacher (call 2).
-#   bash benchmarks/gpu/call1_tests_and_bench.sh [bench time budget in s, default 380]
+#   bash benchmarks/gpu/call1_tests_and_bench.sh [bench time budget in s, default 300]
 set -uo pipefail
-BUDGET=${1:-380}
+BUDGET=${1:-300}
 mkdir -p ~/stage && cp .stage1/part00 ~/stage/
 python3 -c "import glob, zipfile; [zipfile.ZipFile(w).extractall('/tmp/site') for w in glob.glob('.whl/*.whl')]" || exit 4
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1

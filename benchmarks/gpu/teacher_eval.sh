@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The default teacher on every long-context task (issue 4's measurement), on the lent GPU. Call 2 of the GGUF
-# transfer (see passkey_distill.sh). Writes results/teacher/<task>/ (results.json, results.md, PNGs).
-#   bash benchmarks/gpu/teacher_eval.sh [task ...]
+# The default teacher on every long-context task (issue 4's measurement), paper sample counts, until a deadline.
+# Sourced-teacher scripts call it (the teacher must be staged: see stage_teacher.sh). Each task's results.json is
+# rewritten after every length, so a task cut by the deadline keeps the lengths it finished.
+#   DEADLINE=<epoch seconds> OUTDIR=/tmp/teacher bash benchmarks/gpu/teacher_eval.sh [task ...]
 set -uo pipefail
-source benchmarks/gpu/stage_teacher.sh
 TASKS=${*:-passkey niah1 niah2 niah3 babilong-qa2 babilong-qa3}
+OUTDIR=${OUTDIR:-/tmp/teacher}
 for t in $TASKS; do
+  left=$(( DEADLINE - $(date +%s) ))
+  if [ $left -lt 20 ]; then echo "teacher_eval: no time left for $t"; continue; fi
   case $t in
-    babilong*) L=0k,1k,2k,4k,8k,16k,32k; B=25 ;;
-    *) L=1k,2k,4k,8k,16k,32k; B=25 ;;
+    babilong*) L=0k,1k,2k,4k,8k,16k,32k ;;
+    *) L=1k,2k,4k,8k,16k,32k ;;
   esac
-  python3 -m lawcat.cli eval default --task $t --lengths $L --batch-size $B --name teacher --out /tmp/teacher/$t
+  timeout $left python3 -m lawcat.cli eval default --task $t --lengths $L --batch-size 25 --max-batch-tokens 65536 \
+    --name teacher --out $OUTDIR/$t > $OUTDIR/$t.log 2>&1
+  echo "teacher_eval $t exit $? ($(( $(date +%s) - DEADLINE + left )) s)"
 done
-tar czf $OUT/teacher_eval.tar.gz -C /tmp teacher
