@@ -51,13 +51,15 @@ def generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, ch
     if chat:
         prompts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                                  add_generation_prompt=True) for p in prompts]
-    side = tokenizer.padding_side
+    side, pad_token = tokenizer.padding_side, tokenizer.pad_token
     tokenizer.padding_side = "left"
+    if pad_token is None:  # some tokenizers (the GGUF-converted SmolLM2 one) have none: pad with EOS, masked out
+        tokenizer.pad_token = tokenizer.eos_token
     try:
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id
         enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not chat)
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side, tokenizer.pad_token = side, pad_token
     ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
     if _is_student(model):
         new = greedy_student(model, ids, mask, max_new_tokens, tokenizer.eos_token_id, chunk_size)

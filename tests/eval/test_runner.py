@@ -128,3 +128,15 @@ def test_a_run_stopped_part_way_keeps_the_finished_lengths(tok, tmp_path):
     saved = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert saved["run"]["settings"]["max_batch_tokens"] == 600
     assert {r["length"] for r in saved["records"]} == {300} and len(saved["records"]) == 3
+
+
+def test_tokenizer_without_pad_token_pads_with_eos_and_is_left_unchanged(tok):
+    """The GGUF-converted SmolLM2 tokenizer has no pad token; a batch of prompts must still run."""
+    import copy
+
+    bare = copy.deepcopy(tok)
+    bare.pad_token = None
+    records = evaluate_task(ScriptedLM(bare, oracle), bare, "passkey", [300, 600], 3, "oracle", batch_size=3,
+                            progress=lambda *_: None)
+    assert len(records) == 6 and all(r.score == 1.0 for r in records)
+    assert bare.pad_token is None and bare.padding_side == tok.padding_side
