@@ -1,11 +1,13 @@
 """Training throughput of both stages against the teacher's forward-only throughput on the same batches.
 
     python benchmarks/stage1_throughput.py --teacher default --length 1162 --batch-size 8 --steps 20 --out t.json
+    python benchmarks/stage1_throughput.py --gla-backends auto,triton --out t.json   # fla vs lawcat's Triton kernel
 
 All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
 passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
 transfer, layer-by-layer backward) and a stage-2 step (LoRA, full forward + backward, next-token loss). The
-seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py).
+seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends the
+training steps are timed once per backend (the first is the headline; the others go under "by_backend").
 """
 import argparse
 import contextlib
@@ -47,6 +49,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--gla-backends", default="auto", help="comma list of auto (fla on CUDA), triton, reference")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     teacher, tok = load_teacher(a.teacher, device=device)
@@ -76,13 +79,18 @@ def main():
     for p in s2_params:
         p.requires_grad_(True)
     t_teacher = timed(teacher_fwd, a.steps, device)
-    t_stage1 = timed(train_step(s1_params, lambda: attention_transfer_step(student, batch, 1000.0, float(n_tok), ac)),
-                     a.steps, device)
-    t_stage2 = timed(train_step(s2_params, lambda: stage2_loss(student, ac, batch, n_labels, True)), a.steps, device)
+    by_backend = {}
+    for backend in a.gla_backends.split(","):
+        student.config.gla_backend = backend  # the layers read it from the shared config at each call
+        t1 = timed(train_step(s1_params, lambda: attention_transfer_step(student, batch, 1000.0, float(n_tok), ac)),
+                   a.steps, device)
+        t2 = timed(train_step(s2_params, lambda: stage2_loss(student, ac, batch, n_labels, True)), a.steps, device)
+        by_backend[backend] = {"stage1_tok_s": n_tok / t1, "stage2_tok_s": n_tok / t2,
+                               "stage1_over_teacher": t_teacher / t1,
+                               "s_per_step": {"teacher_forward": t_teacher, "stage1": t1, "stage2": t2}}
+    head = by_backend[a.gla_backends.split(",")[0]]
     res = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "batch_size": a.batch_size,
-           "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher, "stage1_tok_s": n_tok / t_stage1,
-           "stage2_tok_s": n_tok / t_stage2, "stage1_over_teacher": t_teacher / t_stage1,
-           "s_per_step": {"teacher_forward": t_teacher, "stage1": t_stage1, "stage2": t_stage2}}
+           "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher, **head, "by_backend": by_backend}
     print(json.dumps(res, indent=2))
     if a.out:
         json.dump(res, open(a.out, "w"), indent=2)

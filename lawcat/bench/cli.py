@@ -30,6 +30,8 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--arch", default=None, help="a named architecture with random weights, e.g. llama-3.2-1b")
     s.add_argument("--list-archs", action="store_true", help="print the known architectures and exit")
     s.add_argument("--preset", default="lawcat", help="LAWCAT preset of the student when linearizing a teacher")
+    s.add_argument("--gla-backend", default=None,
+                   help="the student's GLA kernel: auto (fla on CUDA), triton (lawcat's fused kernel), reference")
     s.add_argument("--what", default="prefill,decode,op", help="comma list of prefill, decode, op, matmul")
     s.add_argument("--lengths", default="1k..128k", help="prefill lengths: '1k,2k,4k' or '1k..128k' (doubling)")
     s.add_argument("--decode-contexts", default="1k,4k,16k,64k,128k", help="contexts before the timed decode steps")
@@ -152,7 +154,8 @@ def cmd_bench(args) -> int:
         if args.model is None and args.arch is None:
             raise BenchError("prefill/decode need a model: give MODEL or --arch NAME (or --what op for the operator)")
         print(f"loading {args.arch or args.model} on {device} ({dtype}) ...", file=sys.stderr, flush=True)
-        teacher, student, info = load_pair(args.model, args.arch, device, dtype, args.preset, args.seed)
+        teacher, student, info = load_pair(args.model, args.arch, device, dtype, args.preset, args.seed,
+                                           gla_backend=args.gla_backend)
     elif args.model or args.arch:
         info = {"name": args.arch or args.model}
 

@@ -107,13 +107,14 @@ _Planner = Planner
 
 # ---- models -----------------------------------------------------------------------------------------------
 def load_pair(model: str | None = None, arch: str | None = None, device="cpu", dtype: torch.dtype = torch.float32,
-              preset: str = "lawcat", seed: int = 0, cast_lawcat_params: bool = True):
+              preset: str = "lawcat", seed: int = 0, cast_lawcat_params: bool = True, gla_backend: str | None = None):
     """(teacher, student, info) for a named architecture (random weights), a lawcat run directory or a shipped
     student's name, an HF directory, a .gguf file or 'default'. The student shares the teacher's weights (memory counted once).
 
     A merged run directory holds no teacher: a random-weight teacher of the same architecture is built beside
     it (timings do not depend on weight values). With `cast_lawcat_params` LAWCAT's own parameters (kept in
     float32 by linearize) are cast to `dtype`, as `LawcatForCausalLM.from_pretrained(dtype=...)` does.
+    `gla_backend` (auto | fla | triton | reference) overrides the student's GLA kernel choice.
     """
     from ..models import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
     from ..models.architectures import ARCHITECTURES, build_random_model
@@ -152,6 +153,12 @@ def load_pair(model: str | None = None, arch: str | None = None, device="cpu", d
         student = linearize(teacher, LawcatConfig.from_preset(preset))
         name = "default" if model == "default" else Path(model).resolve().name
         source = f"teacher {model}, untrained student (preset {preset})"
+    if gla_backend is not None:
+        from ..ops.gla import BACKENDS
+
+        if gla_backend not in BACKENDS:
+            raise BenchError(f"unknown GLA backend {gla_backend!r}; choose one of {', '.join(BACKENDS)}")
+        student.config.gla_backend = gla_backend  # every layer reads the shared config at each call
     if cast_lawcat_params:
         for p in student.lawcat_parameters():
             p.data = p.data.to(device=device, dtype=dtype)

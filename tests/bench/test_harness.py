@@ -229,3 +229,11 @@ def test_planner_predicts_from_median_runs():
     assert p.predict(("op", "gla"), 2048, 1.0) == pytest.approx(0.002 * 6)  # 5 timed + 1 warm-up
     p.done(series, 8192, {"status": "oom", "ms": None, "times_ms": []})
     assert p.skip_reason(series, 16384, 2.0) == "out of memory at 8192 tokens"
+
+
+def test_load_pair_gla_backend_override():
+    _, student, _ = load_pair(arch="tiny-llama", device="cpu", gla_backend="reference")
+    layers = [m for m in student.modules() if type(m).__name__ == "LawcatAttention"]
+    assert layers and all(m.config.gla_backend == "reference" for m in layers)
+    with pytest.raises(BenchError, match="unknown GLA backend 'cuda-magic'"):
+        load_pair(arch="tiny-llama", device="cpu", gla_backend="cuda-magic")
