@@ -14,6 +14,7 @@ Errors a user can cause (bad paths, wrong teacher, corrupt files, unknown preset
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -68,6 +69,8 @@ def cmd_distill(args) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     summary = distill(recipe, args.teacher, args.out, resume=args.resume, device=args.device)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun the summary is printed once, by rank 0
+        return 0
     s1, s2 = summary.get("stage1", {}), summary.get("stage2", {})
     print(f"distilled {recipe.name} in {summary['wall_s']:.0f} s -> {args.out}")
     for name, st in (("stage 1", s1), ("stage 2", s2)):
