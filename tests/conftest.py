@@ -60,6 +60,25 @@ def make_tokenizer(vocab_size: int = 97):
                                    eos_token="</s>")
 
 
+def make_passkey_tokenizer():
+    """A byte-level BPE tokenizer trained on the passkey prompt text (numbers included), so tiny models can
+    read and answer passkey prompts: '<s>'=0 prepended, '</s>' and '<pad>' special."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from lawcat.data.passkey import FINAL_QUESTION, GARBAGE, NEEDLE, TASK_DESCRIPTION
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    text = [GARBAGE] * 10 + [TASK_DESCRIPTION, NEEDLE, FINAL_QUESTION] + [str(i) for i in range(100)]
+    tk.train_from_iterator(text, trainers.BpeTrainer(vocab_size=400, special_tokens=["<s>", "</s>", "<pad>"],
+                                                     show_progress=False,
+                                                     initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
 @pytest.fixture
 def teacher_dir(tmp_path):
     """A tiny Llama teacher saved as a Hugging Face directory (weights + tokenizer)."""

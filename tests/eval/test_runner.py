@@ -5,25 +5,16 @@ import re
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from lawcat import LawcatConfig, linearize
-from lawcat.data.passkey import FINAL_QUESTION, GARBAGE, NEEDLE, TASK_DESCRIPTION
 from lawcat.eval.runner import evaluate_task, run_eval
+from tests.conftest import make_passkey_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok():
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    text = [GARBAGE] * 10 + [TASK_DESCRIPTION, NEEDLE, FINAL_QUESTION] + [str(i) for i in range(100)]
-    tk.train_from_iterator(text, trainers.BpeTrainer(vocab_size=400, special_tokens=["<s>", "</s>", "<pad>"],
-                                                     show_progress=False,
-                                                     initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    return make_passkey_tokenizer()
 
 
 class ScriptedLM(torch.nn.Module):

@@ -9,32 +9,19 @@ import json
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from lawcat import LawcatConfig, linearize, load_teacher
-from lawcat.data.passkey import FINAL_QUESTION, GARBAGE, NEEDLE, TASK_DESCRIPTION
+from tests.conftest import make_passkey_tokenizer
 
 CARD = {"task": "passkey", "teacher": "default", "recipe": "recipes/passkey.yaml",
         "command": "lawcat distill --recipe recipes/passkey.yaml --teacher default --out runs/pk",
         "scores": {"1024": 100.0, "32768": 96.0, "2048": 98.0}, "n": 50}
 
 
-def passkey_tokenizer() -> PreTrainedTokenizerFast:
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    text = [GARBAGE] * 10 + [TASK_DESCRIPTION, NEEDLE, FINAL_QUESTION] + [str(i) for i in range(100)]
-    tk.train_from_iterator(text, trainers.BpeTrainer(vocab_size=400, special_tokens=["<s>", "</s>", "<pad>"],
-                                                     show_progress=False,
-                                                     initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-
-
 def passkey_teacher_dir(path: Path, seed: int = 0) -> Path:
     """A 2-layer random Llama with a passkey-capable tokenizer, saved as an HF directory."""
-    tok = passkey_tokenizer()
+    tok = make_passkey_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
