@@ -7,8 +7,7 @@
 set -uo pipefail
 BUDGET=${1:-300}
 mkdir -p ~/stage && cp .stage1/part00 ~/stage/
-python3 -c "import glob, zipfile; [zipfile.ZipFile(w).extractall('/tmp/site') for w in glob.glob('.whl/*.whl')]" || exit 4
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+source benchmarks/gpu/unpack_wheels.sh
 R=/tmp/call1; mkdir -p $R
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee $R/gpu.txt
 python3 -c "import torch, triton, transformers, fla; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__, 'fla', fla.__version__, 'gpus', torch.cuda.device_count())" | tee -a $R/gpu.txt

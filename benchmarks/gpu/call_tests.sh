@@ -6,8 +6,7 @@
 set -uo pipefail
 LIMIT=${1:-200}
 mkdir -p ~/stage && cp .stage1/part00 ~/stage/
-python3 -c "import glob, zipfile; [zipfile.ZipFile(w).extractall('/tmp/site') for w in glob.glob('.whl/*.whl')]" || exit 4
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+source benchmarks/gpu/unpack_wheels.sh
 NGPU=$(python3 -c "import torch; print(torch.cuda.device_count())")
 run_tests() {  # gpu file log
   CUDA_VISIBLE_DEVICES=$1 timeout $LIMIT python3 -m pytest -q -s -p no:cacheprovider -m cuda $2 > $OUT/$3 2>&1
