@@ -2,12 +2,15 @@
 
     python benchmarks/stage1_throughput.py --teacher default --length 1162 --batch-size 8 --steps 20 --out t.json
     python benchmarks/stage1_throughput.py --gla-backends auto,triton --out t.json   # fla vs lawcat's Triton kernel
+    python benchmarks/stage1_throughput.py --layer-groups 0,1 --out t.json          # all layers fused vs one by one
+    python benchmarks/stage1_throughput.py --teacher random:smollm2-135m --tokenizer DIR   # no GGUF needed
 
 All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
 passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
-transfer, layer-by-layer backward) and a stage-2 step (LoRA, full forward + backward, next-token loss). The
-seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends the
-training steps are timed once per backend (the first is the headline; the others go under "by_backend").
+transfer; --layer-groups picks how many layers run as one fused pass, 0 = all) and a stage-2 step (LoRA, full forward + backward, next-token loss). The
+seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends or
+--layer-groups, stage 1 is timed once per pair and stage 2 once per backend (the first of each is the headline;
+all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for stage 1).
 """
 import argparse
 import contextlib
@@ -50,9 +53,19 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--out", default=None)
     ap.add_argument("--gla-backends", default="auto", help="comma list of auto (fla on CUDA), triton, reference")
+    ap.add_argument("--layer-groups", default="0", help="comma list of stage-1 layer groups (0 = all layers fused)")
+    ap.add_argument("--tokenizer", default=None, help="tokenizer folder for a random: teacher (else the default's)")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    teacher, tok = load_teacher(a.teacher, device=device)
+    if a.tokenizer and a.teacher.startswith("random:"):
+        from transformers import AutoTokenizer
+
+        from lawcat.models.architectures import build_random_model
+
+        teacher = build_random_model(a.teacher[len("random:"):], device=device, dtype=torch.float32, seed=0)
+        tok = AutoTokenizer.from_pretrained(a.tokenizer)
+    else:
+        teacher, tok = load_teacher(a.teacher, device=device)
     student = linearize(teacher, LawcatConfig())
     add_lora(student)  # B = 0: stage 1 is unchanged by it, exactly as in a real run
     student.requires_grad_(False)
@@ -80,17 +93,24 @@ def main():
         p.requires_grad_(True)
     t_teacher = timed(teacher_fwd, a.steps, device)
     by_backend = {}
+    groups = [int(g) for g in a.layer_groups.split(",")]
     for backend in a.gla_backends.split(","):
         student.config.gla_backend = backend  # the layers read it from the shared config at each call
-        t1 = timed(train_step(s1_params, lambda: attention_transfer_step(student, batch, 1000.0, float(n_tok), ac)),
-                   a.steps, device)
         t2 = timed(train_step(s2_params, lambda: stage2_loss(student, ac, batch, n_labels, True)), a.steps, device)
-        by_backend[backend] = {"stage1_tok_s": n_tok / t1, "stage2_tok_s": n_tok / t2,
-                               "stage1_over_teacher": t_teacher / t1,
-                               "s_per_step": {"teacher_forward": t_teacher, "stage1": t1, "stage2": t2}}
-    head = by_backend[a.gla_backends.split(",")[0]]
-    res = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "batch_size": a.batch_size,
-           "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher, **head, "by_backend": by_backend}
+        by_backend[backend] = {"stage2_tok_s": n_tok / t2, "s_per_step": {"stage2": t2}}
+        for group in groups:
+            t1 = timed(train_step(s1_params, lambda: attention_transfer_step(student, batch, 1000.0, float(n_tok), ac,
+                                                                             layer_group=group)), a.steps, device)
+            by_backend[f"{backend}/group{group}"] = {
+                "stage1_tok_s": n_tok / t1, "stage1_over_teacher": t_teacher / t1,
+                "s_per_step": {"teacher_forward": t_teacher, "stage1": t1}}
+    first_backend = a.gla_backends.split(",")[0]
+    s1_head, s2_head = by_backend[f"{first_backend}/group{groups[0]}"], by_backend[first_backend]
+    res = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "teacher": a.teacher,
+           "batch_size": a.batch_size, "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher,
+           "stage1_tok_s": s1_head["stage1_tok_s"], "stage2_tok_s": s2_head["stage2_tok_s"],
+           "stage1_over_teacher": s1_head["stage1_over_teacher"],
+           "s_per_step": {**s1_head["s_per_step"], **s2_head["s_per_step"]}, "by_backend": by_backend}
     print(json.dumps(res, indent=2))
     if a.out:
         json.dump(res, open(a.out, "w"), indent=2)

@@ -11,24 +11,20 @@ if not torch.cuda.is_available():
 import pytest  # noqa: E402
 from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config  # noqa: E402
 
-FAMILY_CONFIGS = {
-    "llama": lambda: LlamaConfig(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                                 tie_word_embeddings=True),
-    "mistral": lambda: MistralConfig(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                                     num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=512,
-                                     sliding_window=None),
-    "qwen2": lambda: Qwen2Config(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512),
-    "qwen3": lambda: Qwen3Config(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-                                 max_position_embeddings=512),
+_TINY = dict(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+             max_position_embeddings=512)
+FAMILY_CONFIGS = {  # each takes field overrides: FAMILY_CONFIGS["llama"](num_hidden_layers=3)
+    "llama": lambda **kw: LlamaConfig(**{**_TINY, "num_key_value_heads": 2, "tie_word_embeddings": True, **kw}),
+    "mistral": lambda **kw: MistralConfig(**{**_TINY, "num_key_value_heads": 1, "sliding_window": None, **kw}),
+    "qwen2": lambda **kw: Qwen2Config(**{**_TINY, "num_key_value_heads": 2, **kw}),
+    "qwen3": lambda **kw: Qwen3Config(**{**_TINY, "num_key_value_heads": 2, "head_dim": 16, **kw}),
 }
 
 
-def make_teacher(family: str, seed: int = 0):
+def make_teacher(family: str, seed: int = 0, **config):
+    """A tiny random teacher of `family`; `config` overrides fields of its config (num_hidden_layers=3, ...)."""
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(FAMILY_CONFIGS[family]()).eval()
+    model = AutoModelForCausalLM.from_config(FAMILY_CONFIGS[family](**config)).eval()
     # Random init gives near-zero biases; make Qwen2's qkv bias matter so the test sees it.
     for layer in model.model.layers:
         for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):

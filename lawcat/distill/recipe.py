@@ -42,6 +42,8 @@ class DataSpec:
 class StageSpec:
     epochs: float = 1.0
     max_steps: int | None = None     # caps the step count (after epochs are converted to steps)
+    max_seconds: float | None = None  # wall-clock cap for this stage: it stops (checkpointed) at the first step
+                                      # past it, its schedule unfinished; a safety net for time-boxed GPU runs
     lr: float = 1e-3
     schedule: str = "cosine"         # cosine | plateau | constant
     warmup_steps: int = 0
@@ -58,6 +60,7 @@ class StageSpec:
 @dataclass
 class Stage1Spec(StageSpec):
     mse_weight: float = 1000.0
+    layer_group: int = 0             # layers fused into one pass (0 = all: fastest; 1 = one at a time: least memory)
 
 
 @dataclass
@@ -171,6 +174,8 @@ def validate(recipe: Recipe) -> None:
             raise RecipeError(f"{name}: epochs must be >= 0, lr > 0 and batch_size >= 1")
         if st.save_every < 1:
             raise RecipeError(f"{name}.save_every must be >= 1")
+    if recipe.stage1.layer_group < 0:
+        raise RecipeError("stage1.layer_group must be >= 0 (0 = all layers in one pass)")
     if recipe.precision not in ("auto", "fp32", "bf16"):
         raise RecipeError(f"precision must be auto, fp32 or bf16, not {recipe.precision!r}")
     if recipe.parallel not in ("ddp", "fsdp"):

@@ -124,7 +124,9 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     trainer1 = Trainer(
         "stage1", _named(student, student.lawcat_parameters()), s1,
         make_batches(train, tokenizer, s1.batch_size, recipe.seed, recipe.data.bucket), val_batches(s1.batch_size),
-        lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw),
+        # FSDP's per-layer units hold their full parameters only inside their own forward: layer by layer there.
+        lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw,
+                                                 layer_group=1 if sharded is not None else s1.layer_group),
         lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
     if resume and trainer1.has_checkpoint():
         trainer1.load()

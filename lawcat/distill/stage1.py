@@ -1,9 +1,17 @@
 """Stage 1, attention transfer: every LAWCAT layer learns to reproduce its teacher layer's softmax attention.
 
 Per layer, the teacher's softmax output and the LAWCAT output are computed from the same layer input (and the
-same q, k, v projections, computed once), and their MSE before o_proj is back-propagated at once; the
-teacher's output then flows on to the next layer. Only one layer's graph is alive at a time, so memory is
-that of a teacher forward plus one small layer, and the cost is about one teacher forward.
+same q, k, v projections, computed once); the teacher's output then flows on to the next layer, so no layer
+ever sees a student's output and the teacher's graph is never kept (it runs under no_grad).
+
+Because every layer's input comes from the teacher, the LAWCAT side of all layers can run *at once*: the
+teacher pass collects each layer's input, q/k/v and target, and the layers are then evaluated as one wide
+layer of G*H heads (lawcat.layers.attention.stacked_linear_attention), with one backward. The gradients are the
+per-layer ones (the layers share no parameters); what changes is the launch count, which is what bounds a
+small teacher's step on a GPU (~4,000 operator launches per step when run layer by layer). `layer_group`
+trades memory for speed: 0 fuses all layers (memory: one copy of every layer's input, q/k/v and target, plus
+the fused layer's activations), 1 runs layer by layer (the memory of one layer; the FSDP path, whose
+per-layer units only hold their full parameters inside their own forward).
 """
 from __future__ import annotations
 
@@ -11,10 +19,21 @@ import contextlib
 
 import torch
 
+from ..layers.attention import stacked_linear_attention
+
 
 def teacher_positions(mask: torch.Tensor) -> torch.Tensor:
     """RoPE positions that count real tokens only (right or left padding alike)."""
     return (mask.long().cumsum(1) - 1).clamp_min(0)
+
+
+def _embed(student, batch: dict, autocast):
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    model = student.model
+    with torch.no_grad(), autocast():
+        h = model.embed_tokens(ids)
+        rope = model.rotary_emb(h, teacher_positions(mask))
+    return h, rope, None if bool(mask.all()) else mask
 
 
 def _layer_pairs(student, batch: dict, autocast, grad: bool):
@@ -22,30 +41,51 @@ def _layer_pairs(student, batch: dict, autocast, grad: bool):
 
     Each layer's graph is alive only until the next one starts, so a caller that back-propagates per yielded
     pair holds one layer's activations at a time."""
-    model = student.model
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    pad_mask = None if bool(mask.all()) else mask
-    with torch.no_grad(), autocast():
-        h = model.embed_tokens(ids)
-        rope = model.rotary_emb(h, teacher_positions(mask))
-    for layer in model.layers:
+    h, rope, pad_mask = _embed(student, batch, autocast)
+    for layer in student.model.layers:
         with torch.set_grad_enabled(grad), autocast():
             h, pred, target = layer(h, pad_mask, None, rope, transfer=True)
         yield pred, target
         h = h.detach()
 
 
+def _group_pairs(student, batch: dict, autocast, grad: bool, group: int):
+    """Yield (LAWCAT outputs [B,T,G,H*D], teacher outputs [B,T,G,H*D]) for consecutive groups of layers."""
+    h, rope, pad_mask = _embed(student, batch, autocast)
+    layers = list(student.model.layers)
+    for start in range(0, len(layers), group):
+        members = layers[start:start + group]
+        xs, qs, ks, vs, targets = [], [], [], [], []
+        with torch.no_grad(), autocast():
+            for layer in members:
+                h, x, (q, k, v), target = layer.teacher_step(h, pad_mask, rope)
+                xs.append(x), qs.append(q), ks.append(k), vs.append(v), targets.append(target)
+            target = torch.stack(targets, dim=2)
+        del targets
+        with torch.set_grad_enabled(grad), autocast():
+            pred = stacked_linear_attention([m.self_attn for m in members], xs, qs, ks, vs, pad_mask, rope)
+        yield pred, target
+
+
 def _squared_error(pred, target, mask) -> torch.Tensor:
-    """Sum over real tokens of the squared error, averaged over the feature dimension."""
-    return (pred.float() - target.float()).pow(2).mul(mask.unsqueeze(-1).float()).sum() / pred.shape[-1]
+    """Sum over real tokens (and layers, for grouped outputs) of the squared error, averaged over features."""
+    m = mask.float().view(*mask.shape, *([1] * (pred.dim() - mask.dim())))
+    return (pred.float() - target.float()).pow(2).mul(m).sum() / pred.shape[-1]
 
 
 def attention_transfer_step(student, batch: dict, mse_weight: float, token_count: float,
-                            autocast=contextlib.nullcontext, backward: bool = True) -> torch.Tensor:
+                            autocast=contextlib.nullcontext, backward: bool = True,
+                            layer_group: int = 0) -> torch.Tensor:
     """Forward (and backward) one batch through all layers. Returns the summed per-layer weighted MSE,
-    normalised by `token_count` (the global number of real tokens, for exact data parallelism)."""
+    normalised by `token_count` (the global number of real tokens, for exact data parallelism).
+
+    layer_group: layers evaluated together (0 = all, 1 = one at a time; see the module docstring)."""
+    n_layers = len(student.model.layers)
+    group = n_layers if layer_group <= 0 else min(layer_group, n_layers)
+    pairs = (_layer_pairs(student, batch, autocast, backward) if group == 1
+             else _group_pairs(student, batch, autocast, backward, group))
     total = torch.zeros((), device=batch["input_ids"].device)
-    for pred, target in _layer_pairs(student, batch, autocast, backward):
+    for pred, target in pairs:
         loss = _squared_error(pred, target, batch["attention_mask"]) / token_count * mse_weight
         if backward:
             loss.backward()

@@ -90,7 +90,11 @@ class Trainer:
         if spec.max_steps is not None:
             self.total = min(self.total, spec.max_steps)
         self.eval_every = spec.eval_every or per_epoch
-        self.optimizer = torch.optim.AdamW(list(params.values()), lr=spec.lr, weight_decay=spec.weight_decay)
+        # One fused kernel for all parameters on a GPU (~200 small tensors in stage 1: the foreach path launches
+        # several kernels per group); sharded DTensors keep the default implementation.
+        fused = ctx.device.type == "cuda" and sharded_model is None
+        self.optimizer = torch.optim.AdamW(list(params.values()), lr=spec.lr, weight_decay=spec.weight_decay,
+                                           fused=fused or None)
         self.scheduler = make_scheduler(self.optimizer, spec, self.total)
         self.step, self.tokens, self.elapsed, self.best_val = 0, 0, 0.0, None
 
@@ -192,6 +196,14 @@ class Trainer:
                 total += self.loss_fn(local, count.item(), False)
         return (all_reduce_sum(total, self.ctx) / len(self.val_batches)).item()
 
+    def _past_time_cap(self, t_start: float) -> bool:
+        if self.spec.max_seconds is None:
+            return False
+        past = float(time.perf_counter() - t_start > self.spec.max_seconds)
+        if self.ctx.world > 1:  # one decision for all ranks (any rank past the cap), or a rank waits alone
+            past = all_reduce_sum(torch.tensor(past, device=self.ctx.device), self.ctx).item()
+        return past > 0
+
     def run(self) -> dict:
         params = list(self.params.values())
         it = iter(self.batches)
@@ -200,11 +212,22 @@ class Trainer:
         t_start, tok_start = time.perf_counter(), self.tokens
         if self.ctx.device.type == "cuda":  # the summary reports this stage's own peak, per process
             torch.cuda.reset_peak_memory_stats(self.ctx.device)
+        self.time_capped = False
         while self.step < self.total:
+            if self._past_time_cap(t_start):
+                self.time_capped = True
+                bar.write(f"{self.name}: stopped at step {self.step}/{self.total} by max_seconds="
+                          f"{self.spec.max_seconds:g} (schedule unfinished)")
+                self.save()
+                break
             t0 = time.perf_counter()
-            local = self._to_device(next(it))
-            n_local = float(self.count_fn(local))
-            count = all_reduce_sum(torch.tensor(n_local, device=self.ctx.device), self.ctx).item()
+            cpu_batch = shard(next(it), self.ctx)
+            # Counted on the host batch: a count read back from the GPU would stall the queue every step.
+            counts = [float(self.count_fn(cpu_batch)), float(cpu_batch["attention_mask"].sum())]
+            if self.ctx.world > 1:
+                counts = all_reduce_sum(torch.tensor(counts, device=self.ctx.device), self.ctx).tolist()
+            count, real = counts
+            local = {k: v.to(self.ctx.device, non_blocking=True) for k, v in cpu_batch.items()}
             self.optimizer.zero_grad(set_to_none=True)
             # Sharded: FSDP averages gradients over ranks, so each rank's share is scaled up by the world size.
             scale = self.ctx.world if self.sharded_model is not None else 1
@@ -221,8 +244,6 @@ class Trainer:
             if not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step()
             self.step += 1
-            real = all_reduce_sum(torch.tensor(float(local["attention_mask"].sum()), device=self.ctx.device),
-                                  self.ctx).item()
             self.tokens += int(real)
             self.elapsed += time.perf_counter() - t0
             rate = (self.tokens - tok_start) / max(1e-9, time.perf_counter() - t_start)
@@ -247,8 +268,9 @@ class Trainer:
         return self.summary()
 
     def summary(self) -> dict:
-        out = {"steps": self.step, "tokens": self.tokens, "elapsed_s": self.elapsed,
-               "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val}
+        out = {"steps": self.step, "planned_steps": self.total, "tokens": self.tokens, "elapsed_s": self.elapsed,
+               "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val,
+               "time_capped": getattr(self, "time_capped", False)}
         if self.ctx.device.type == "cuda":
             out["peak_memory_gib"] = torch.cuda.max_memory_allocated(self.ctx.device) / 2**30
         return out

@@ -17,6 +17,7 @@ which is what stage 1 of distillation matches, so no second copy of the teacher 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -26,14 +27,119 @@ from ..ops.conv import causal_conv1d
 from ..ops.gla import gla_augmented, normalized_gla
 from ..ops.gla_reference import augment_ones
 from ..ops.sliding_window import window_softmax_terms
-from .feature_map import HedgehogFeatureMap
-from .gate import LowRankGate
+from .feature_map import HedgehogFeatureMap, hedgehog
+from .gate import LowRankGate, stacked_gate
 from .rope import apply_rope
 
 
 def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     """[B, T, Hkv, D] -> [B, T, Hkv * groups, D]; kv head j serves query heads j*groups .. (j+1)*groups-1."""
     return x if groups == 1 else x.repeat_interleave(groups, dim=2)
+
+
+@dataclass
+class LayerWeights:
+    """LAWCAT's own tensors for one layer, or for several layers stacked along the head axis.
+
+    Heads never interact in LAWCAT attention (the conv is depthwise, the map and the gate are per head), so G
+    layers whose q/k/v are laid side by side as G*H heads are exactly G independent layers. Stage 1 uses this to
+    run all layers of a teacher as one wide layer: one set of kernel launches instead of one per layer."""
+    num_heads: int
+    num_kv_heads: int
+    conv_q: torch.Tensor | None     # [H*D, W] (None: no conv)
+    conv_k: torch.Tensor | None     # [Hkv*D, W]
+    map_q: torch.Tensor             # Hedgehog weights [H, D, D/2]
+    map_k: torch.Tensor             # the same tensor as map_q when the map is shared
+    window_factor: torch.Tensor | None  # [H] logits of the softmax-window share (None: no window)
+
+
+def stack_weights(layers: list[LayerWeights]) -> LayerWeights:
+    """Several layers' weights as one wide layer (layer-major head order, which keeps GQA grouping intact)."""
+    def cat(name):
+        parts = [getattr(w, name) for w in layers]
+        return None if parts[0] is None else torch.cat(parts, dim=0)
+
+    return LayerWeights(sum(w.num_heads for w in layers), sum(w.num_kv_heads for w in layers), cat("conv_q"),
+                        cat("conv_k"), cat("map_q"), cat("map_k"), cat("window_factor"))
+
+
+def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | None = None,
+                     position_embeddings=None):
+    """conv -> (RoPE) -> GQA repeat -> shared map -> gated, normalized linear attention (+ window), no o_proj.
+
+    q [B,T,H,D], k and v [B,T,Hkv,D] (the teacher's projections), g [B,T,H,K] log-space gate or None (no gate);
+    mask [B,T] (1 = token) or None. Returns (out [B,T,H,D] float, new_state)."""
+    state, new = state or {}, {}
+    B, T, H, D = q.shape
+    m = None if mask is None else mask.to(q.dtype)[:, :, None, None]
+    if m is not None:  # padded rows must look exactly like the start of a shorter sequence
+        q, k, v = q * m, k * m, v * m
+    if w.conv_q is not None:
+        q, new["conv_q"] = causal_conv1d(q.reshape(B, T, -1), w.conv_q, state.get("conv_q"))
+        k, new["conv_k"] = causal_conv1d(k.reshape(B, T, -1), w.conv_k, state.get("conv_k"))
+        q, k = q.view(B, T, H, D), k.view(B, T, w.num_kv_heads, D)
+    if cfg.use_rope:
+        q, k = apply_rope(q, k, *position_embeddings)
+    groups = H // w.num_kv_heads
+    k, v = repeat_kv(k, groups), repeat_kv(v, groups)
+    fq = hedgehog(q, w.map_q)
+    fk = hedgehog(k, w.map_k)
+    if g is None:
+        g = torch.zeros(*fk.shape, device=q.device, dtype=torch.float32)
+    if m is not None:  # the map of a zero key is not zero, so mask after it; g = 0 means "no decay"
+        fk, g = fk * m, g * m.float()
+    if cfg.window_size:
+        valid = torch.ones(B, T, dtype=torch.bool, device=q.device) if mask is None else mask.bool()
+        out = _hybrid(cfg, w, q, k, v, fq, fk, g, valid, state, new)
+    else:
+        out, new["gla"] = normalized_gla(fq, fk, v, g, 1.0, state.get("gla"), cfg.eps, cfg.normalize,
+                                         cfg.gla_backend, cfg.chunk_size)
+    return out, new
+
+
+def _hybrid(cfg, w: LayerWeights, q, k, v, fq, fk, g, valid, state, new):
+    """Linear attention over everything older than the window, exact softmax inside it (LoLCATs style).
+
+    The linear part for query t needs the state S_{t-w} decayed over the window's gates. Shifting the key
+    stream by w tokens (the cached window in front) makes the ordinary GLA recurrence produce S_{t-w}; the
+    remaining decay exp(sum of the window's g) is folded into the query, where it is <= 1 and safe.
+    """
+    win = cfg.window_size
+    B, T, H, D = k.shape
+    if "win_k" in state:
+        pk, pv, pfk, pg, pvalid = (state[n] for n in ("win_k", "win_v", "win_fk", "win_g", "win_valid"))
+    else:
+        pk, pv = k.new_zeros(B, win, H, D), v.new_zeros(B, win, H, D)
+        pfk, pg = fk.new_zeros(B, win, H, fk.shape[-1]), g.new_zeros(B, win, H, g.shape[-1])
+        pvalid = torch.zeros(B, win, dtype=torch.bool, device=k.device)
+    k_ext, v_ext, fk_ext = torch.cat([pk, k], 1), torch.cat([pv, v], 1), torch.cat([pfk, fk], 1)
+    g_ext, valid_ext = torch.cat([pg, g], 1), torch.cat([pvalid, valid], 1)
+    G = torch.cumsum(g_ext.double(), dim=1)
+    q_decay = (G[:, win:] - G[:, :T]).exp().to(fq.dtype)            # decay across the w newest tokens
+    lin_aug, new["gla"] = gla_augmented(fq * q_decay, fk_ext[:, :T], augment_ones(v_ext[:, :T]),
+                                        g_ext[:, :T], 1.0, state.get("gla"), cfg.gla_backend, cfg.chunk_size)
+    num_sm, den_sm = window_softmax_terms(q, k_ext, v_ext, valid_ext, win, D ** -0.5)
+    f = torch.sigmoid(w.window_factor.float())[None, None, :, None]
+    num = f * num_sm + (1 - f) * lin_aug[..., :-1].float()
+    den = f * den_sm + (1 - f) * lin_aug[..., -1:].float()
+    for name, t in (("win_k", k_ext), ("win_v", v_ext), ("win_fk", fk_ext), ("win_g", g_ext),
+                    ("win_valid", valid_ext)):
+        new[name] = t[:, -win:]
+    return num / (den + cfg.eps) if cfg.normalize else num
+
+
+def stacked_linear_attention(attns: list, xs, qs, ks, vs, mask=None, position_embeddings=None):
+    """The LAWCAT outputs (before o_proj) of several layers at once, each from its own input: one wide layer of
+    G*H heads (LayerWeights). xs[l] [B,T,hidden] and qs/ks/vs[l] are layer l's input and projections.
+
+    Returns [B, T, G, H*D], the same as G calls of LawcatAttention.linear_attention without a state."""
+    cfg = attns[0].config
+    w = stack_weights([a.weights() for a in attns])
+    q, k, v = torch.cat(qs, dim=2), torch.cat(ks, dim=2), torch.cat(vs, dim=2)
+    g = stacked_gate([a.gate for a in attns], torch.stack(xs, dim=2)) if cfg.use_gate else None
+    out, _ = lawcat_attention(cfg, w, q, k, v, g, mask, None, position_embeddings if cfg.use_rope else None)
+    B, T = q.shape[:2]
+    return out.to(xs[0].dtype).reshape(B, T, len(attns), -1)
 
 
 class LawcatAttention(nn.Module):
@@ -90,11 +196,18 @@ class LawcatAttention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         return q, k, v
 
-    def _conv_weights(self):
-        if self.config.shared_conv:
-            wq = self.conv_qk.view(self.num_kv_heads, self.head_dim, -1).repeat_interleave(self.groups, dim=0)
-            return wq.reshape(self.num_heads * self.head_dim, -1), self.conv_qk
-        return self.conv_q, self.conv_k
+    def weights(self) -> LayerWeights:
+        """This layer's LAWCAT tensors (the shared conv resolved to its q and k forms)."""
+        cfg, wq, wk = self.config, None, None
+        if cfg.use_conv and cfg.shared_conv:
+            wk = self.conv_qk
+            wq = wk.view(self.num_kv_heads, self.head_dim, -1).repeat_interleave(self.groups, dim=0)
+            wq = wq.reshape(self.num_heads * self.head_dim, -1)
+        elif cfg.use_conv:
+            wq, wk = self.conv_q, self.conv_k
+        map_k = self.feature_map if cfg.shared_feature_map else self.feature_map_k
+        return LayerWeights(self.num_heads, self.num_kv_heads, wq, wk, self.feature_map.weight, map_k.weight,
+                            getattr(self, "window_factor", None))
 
     # ---- the LAWCAT path ---------------------------------------------------------------------------------
     def forward(self, x, mask=None, state: dict | None = None, position_embeddings=None):
@@ -111,66 +224,10 @@ class LawcatAttention(nn.Module):
         `qkv` lets a caller that already projected x (stage 1 computes the teacher path from the same q, k, v)
         skip a second pass through the projections.
         """
-        cfg, state, new = self.config, state or {}, {}
-        B, T, _ = x.shape
         q, k, v = qkv if qkv is not None else self.project(x)
-        m = None if mask is None else mask.to(q.dtype)[:, :, None, None]
-        if m is not None:  # padded rows must look exactly like the start of a shorter sequence
-            q, k, v = q * m, k * m, v * m
-        if cfg.use_conv:
-            wq, wk = self._conv_weights()
-            q, new["conv_q"] = causal_conv1d(q.reshape(B, T, -1), wq, state.get("conv_q"))
-            k, new["conv_k"] = causal_conv1d(k.reshape(B, T, -1), wk, state.get("conv_k"))
-            q = q.view(B, T, self.num_heads, self.head_dim)
-            k = k.view(B, T, self.num_kv_heads, self.head_dim)
-        if cfg.use_rope:
-            q, k = apply_rope(q, k, *position_embeddings)
-        k, v = repeat_kv(k, self.groups), repeat_kv(v, self.groups)
-        fq = self.feature_map(q)
-        fk = (self.feature_map if cfg.shared_feature_map else self.feature_map_k)(k)
-        if cfg.use_gate:
-            g = self.gate(x)
-        else:
-            g = torch.zeros(*fk.shape, device=x.device, dtype=torch.float32)
-        if m is not None:  # the map of a zero key is not zero, so mask after it; g = 0 means "no decay"
-            fk, g = fk * m, g * m.float()
-        if cfg.window_size:
-            valid = torch.ones(B, T, dtype=torch.bool, device=x.device) if mask is None else mask.bool()
-            out = self._hybrid(q, k, v, fq, fk, g, valid, state, new)
-        else:
-            out, new["gla"] = normalized_gla(fq, fk, v, g, 1.0, state.get("gla"), cfg.eps, cfg.normalize,
-                                             cfg.gla_backend, cfg.chunk_size)
-        return out.to(x.dtype).reshape(B, T, -1), new
-
-    def _hybrid(self, q, k, v, fq, fk, g, valid, state, new):
-        """Linear attention over everything older than the window, exact softmax inside it (LoLCATs style).
-
-        The linear part for query t needs the state S_{t-w} decayed over the window's gates. Shifting the key
-        stream by w tokens (the cached window in front) makes the ordinary GLA recurrence produce S_{t-w}; the
-        remaining decay exp(sum of the window's g) is folded into the query, where it is <= 1 and safe.
-        """
-        cfg, w = self.config, self.config.window_size
-        B, T, H, D = k.shape
-        if "win_k" in state:
-            pk, pv, pfk, pg, pvalid = (state[n] for n in ("win_k", "win_v", "win_fk", "win_g", "win_valid"))
-        else:
-            pk, pv = k.new_zeros(B, w, H, D), v.new_zeros(B, w, H, D)
-            pfk, pg = fk.new_zeros(B, w, H, fk.shape[-1]), g.new_zeros(B, w, H, g.shape[-1])
-            pvalid = torch.zeros(B, w, dtype=torch.bool, device=k.device)
-        k_ext, v_ext, fk_ext = torch.cat([pk, k], 1), torch.cat([pv, v], 1), torch.cat([pfk, fk], 1)
-        g_ext, valid_ext = torch.cat([pg, g], 1), torch.cat([pvalid, valid], 1)
-        G = torch.cumsum(g_ext.double(), dim=1)
-        q_decay = (G[:, w:] - G[:, :T]).exp().to(fq.dtype)            # decay across the w newest tokens
-        lin_aug, new["gla"] = gla_augmented(fq * q_decay, fk_ext[:, :T], augment_ones(v_ext[:, :T]),
-                                            g_ext[:, :T], 1.0, state.get("gla"), cfg.gla_backend, cfg.chunk_size)
-        num_sm, den_sm = window_softmax_terms(q, k_ext, v_ext, valid_ext, w, self.head_dim ** -0.5)
-        f = torch.sigmoid(self.window_factor.float())[None, None, :, None]
-        num = f * num_sm + (1 - f) * lin_aug[..., :-1].float()
-        den = f * den_sm + (1 - f) * lin_aug[..., -1:].float()
-        for name, t in (("win_k", k_ext), ("win_v", v_ext), ("win_fk", fk_ext), ("win_g", g_ext),
-                        ("win_valid", valid_ext)):
-            new[name] = t[:, -w:]
-        return num / (den + cfg.eps) if cfg.normalize else num
+        g = self.gate(x) if self.config.use_gate else None
+        out, new = lawcat_attention(self.config, self.weights(), q, k, v, g, mask, state, position_embeddings)
+        return out.to(x.dtype).reshape(*x.shape[:2], -1), new
 
     # ---- the teacher path (stage 1 target) ---------------------------------------------------------------
     def softmax_attention(self, x, position_embeddings, mask=None, qkv=None):

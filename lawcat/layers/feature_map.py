@@ -31,6 +31,10 @@ class HedgehogFeatureMap(nn.Module):
         return self.head_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, T, H, D] -> [B, T, H, D] (non-negative, each half sums to one)."""
-        proj = torch.einsum("bthd,hdf->bthf", x.float(), self.weight.float())
-        return torch.cat([proj.softmax(-1), (-proj).softmax(-1)], dim=-1).to(x.dtype)
+        return hedgehog(x, self.weight)
+
+
+def hedgehog(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x [B, T, H, D], weight [H, D, D/2] -> [B, T, H, D] (non-negative, each half sums to one)."""
+    proj = torch.einsum("bthd,hdf->bthf", x.float(), weight.float())
+    return torch.cat([proj.softmax(-1), (-proj).softmax(-1)], dim=-1).to(x.dtype)

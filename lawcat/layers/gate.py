@@ -21,3 +21,18 @@ class LowRankGate(nn.Module):
         """x [B, T, hidden] -> g [B, T, H, K] in float32."""
         logits = self.up(self.down(x.to(self.down.weight.dtype))).float()  # fp32 gate under a bf16 teacher
         return (F.logsigmoid(logits) / self.normalizer).view(*x.shape[:-1], self.num_heads, self.key_dim)
+
+
+def stacked_gate(gates: list[LowRankGate], xs: torch.Tensor) -> torch.Tensor:
+    """Several layers' gates at once: xs [B, T, G, hidden] (layer l's input at index l) -> [B, T, G*H, K].
+
+    The same arithmetic as G calls of LowRankGate.forward, as two batched matrix products (stage 1 runs all
+    layers as one wide layer; see lawcat.layers.attention.LayerWeights)."""
+    first = gates[0]
+    down = torch.stack([g.down.weight for g in gates])                   # [G, r, hidden]
+    up = torch.stack([g.up.weight for g in gates])                       # [G, H*K, r]
+    bias = torch.stack([g.up.bias for g in gates])                       # [G, H*K]
+    low = torch.einsum("btgh,grh->btgr", xs.to(down.dtype), down)
+    logits = (torch.einsum("btgr,gor->btgo", low, up) + bias.to(low.dtype)).float()
+    B, T, G, _ = xs.shape
+    return (F.logsigmoid(logits) / first.normalizer).view(B, T, G * first.num_heads, first.key_dim)

@@ -20,6 +20,13 @@ class LawcatCache:
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.seen_tokens
 
+    @property
+    def is_linear(self) -> list[bool]:
+        # Read by transformers >= 5.24's generate(): for "linear" (Mamba-style) caches it stops slicing a prompt
+        # that restarts from a filled cache. This cache counts the columns it consumed (seen_tokens), so the
+        # ordinary slicing by get_seq_length() is the right one: report no layer as linear.
+        return [False] * len(self.layers)
+
     def __len__(self) -> int:
         return len(self.layers)
 

@@ -14,6 +14,10 @@ from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..layers.attention import LawcatAttention
+
+# transformers 5.24 renamed generation's cache argument and output field from `past_key_values` to `cache`
+# (the old name is deprecated); lawcat accepts both and hands generate() the one its transformers uses.
+CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 from .cache import LawcatCache
 from .config import LawcatConfig
 
@@ -37,16 +41,21 @@ class LawcatDecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x)), new_state
 
     def _transfer(self, h, mask, rope):
+        h_next, x, qkv, target = self.teacher_step(h, mask, rope)
         attn = self.self_attn
-        with torch.no_grad():
-            x = self.input_layernorm(h)
-            qkv = attn.project(x)
-            target = attn.softmax_attention(x, rope, mask, qkv=qkv)
         pred, _ = attn.linear_attention(x, mask, None, rope if attn.config.use_rope else None, qkv=qkv)
-        with torch.no_grad():
-            h = h + attn.o_proj(target)
-            h = h + self.mlp(self.post_attention_layernorm(h))
-        return h, pred, target
+        return h_next, pred, target
+
+    @torch.no_grad()
+    def teacher_step(self, h, mask, rope):
+        """The teacher's own layer, keeping what stage 1 needs: (next hidden state, attention input x, its q/k/v,
+        the softmax attention output before o_proj)."""
+        attn = self.self_attn
+        x = self.input_layernorm(h)
+        qkv = attn.project(x)
+        target = attn.softmax_attention(x, rope, mask, qkv=qkv)
+        h = h + attn.o_proj(target)
+        return h + self.mlp(self.post_attention_layernorm(h)), x, qkv, target
 
 
 class LawcatModel(nn.Module):
@@ -104,12 +113,13 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
 
     # ---- forward -----------------------------------------------------------------------------------------
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
+                inputs_embeds=None, labels=None, use_cache=None, logits_to_keep=0, return_dict=None, cache=None,
+                **kwargs):
         x = inputs_embeds if inputs_embeds is not None else self.model.embed_tokens(input_ids)
         B, T = x.shape[:2]
+        cache = cache if cache is not None else past_key_values
         if use_cache is None:
-            use_cache = past_key_values is not None or not self.training
-        cache = past_key_values
+            use_cache = cache is not None or not self.training
         if use_cache and cache is None:
             cache = self.new_cache()
         if cache is not None and not isinstance(cache, LawcatCache):
@@ -141,7 +151,7 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
                                    labels[:, 1:].reshape(-1).to(logits.device), ignore_index=-100)
-        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=cache if use_cache else None)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE_FIELD: cache if use_cache else None})
 
     def _rope(self, x, mask, cache):
         """cos/sin for the RoPE ablation; positions count real tokens only, so padding does not shift them."""
@@ -156,8 +166,9 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
 
     # ---- generation --------------------------------------------------------------------------------------
     def _prepare_cache_for_generation(self, generation_config, model_kwargs, *args, **kwargs):
-        if model_kwargs.get("past_key_values") is None and generation_config.use_cache is not False:
-            model_kwargs["past_key_values"] = self.new_cache()
+        given = [model_kwargs.get(k) for k in ("cache", "past_key_values")]
+        if all(c is None for c in given) and generation_config.use_cache is not False:
+            model_kwargs[CACHE_FIELD] = self.new_cache()
 
     @torch.no_grad()
     def prefill(self, input_ids, attention_mask=None, chunk_size: int = 8192, cache: LawcatCache | None = None):

@@ -6,10 +6,35 @@ a ones column on v (V + 1 wide): one kernel call gives numerator and denominator
 from __future__ import annotations
 
 import functools
+import os
+import re
+from pathlib import Path
+
+SHIPPED_CONFIGS = Path(__file__).parent / "fla_configs"
+
+
+def use_shipped_configs() -> str | None:
+    """Point fla at the kernel launch configs lawcat ships for this GPU model, if any (set before fla's import).
+
+    fla autotunes every Triton kernel on first use: minutes on a fresh machine. The shipped configs are what its
+    autotuner chose on that GPU (benchmarks/gpu/dump_fla_configs.py); strict mode uses one only for the exact
+    autotune key it was tuned for and autotunes anything else as usual. A user's own FLA_CONFIG_DIR wins."""
+    import torch
+
+    if "FLA_CONFIG_DIR" in os.environ or not torch.cuda.is_available():
+        return None
+    gpu = re.sub(r"[^0-9A-Za-z]+", "_", torch.cuda.get_device_name(0)).strip("_")
+    folder = SHIPPED_CONFIGS / gpu
+    if not folder.is_dir():
+        return None
+    os.environ["FLA_CONFIG_DIR"] = str(folder)
+    os.environ.setdefault("FLA_CACHE_MODE", "strict")
+    return str(folder)
 
 
 @functools.lru_cache(maxsize=1)
 def _fla():
+    use_shipped_configs()
     try:
         from fla.ops.gla import chunk_gla, fused_recurrent_gla
     except ImportError as e:  # one clear sentence, with the fix

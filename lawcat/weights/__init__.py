@@ -1,7 +1,10 @@
 """Shipped students: lawcat run directories inside the package, loadable by name.
 
-    lawcat/weights/passkey-smollm2/   config.json, model.safetensors, tokenizer files (save_pretrained's output)
+    lawcat/weights/passkey-smollm2/   config.json, model.safetensors (save_pretrained's output)
                                       card.json: what it was trained for and how it scored (optional)
+
+The tokenizer files are left out when they are the teacher's own (3.5 MB for SmolLM2): loading rebuilds the
+student on its teacher, whose tokenizer it then uses (lawcat.models.linearize hands it over).
 
 A name works wherever a run directory does (`LawcatForCausalLM.from_pretrained("passkey-smollm2")`,
 `lawcat eval passkey-smollm2 ...`, bench, LM-eval): lawcat.models.checkpoint.resolve_model_spec maps it to its

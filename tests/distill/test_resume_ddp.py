@@ -109,3 +109,16 @@ def test_resume_with_another_recipe_refused(text_setup, tmp_path):
     assert r.returncode == 2 and "recipe differs" in r.stderr
     run(distill_cmd(teacher, out, text, "--resume"))  # the same recipe still resumes
     assert (out / "model.safetensors").is_file()
+
+
+def test_time_cap_stops_a_stage_and_the_run_still_saves(text_setup, tmp_path):
+    """stage.max_seconds ends a stage early (checkpointed, marked in the summary); the next stage and the save
+    still happen, so a time-boxed GPU run always brings a student back."""
+    teacher, text = text_setup
+    out = tmp_path / "capped"
+    run(distill_cmd(teacher, out, text, "stage1.max_seconds=0"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stage1"]["time_capped"] and summary["stage1"]["steps"] == 0
+    assert summary["stage1"]["planned_steps"] > 0
+    assert not summary["stage2"]["time_capped"] and summary["stage2"]["steps"] == summary["stage2"]["planned_steps"]
+    assert (out / "model.safetensors").is_file() and (out / "state" / "stage1").is_dir()
