@@ -2,6 +2,7 @@
 
     python benchmarks/gpu/plan_steps.py t.json --stage1-seconds 150 --stage2-seconds 170 --cap 5000
     -> "900 520"   (stage-1 steps, stage-2 steps)
+    ... --slowdown 2.5    # several trainings share the GPU: each step is expected to take 2.5x as long
 
 The measured seconds per step are of the bare step; a training step also moves the batch, logs and checkpoints,
 hence the safety factor. Used by the GPU call scripts to time-box a recipe without guessing its speed.
@@ -10,10 +11,11 @@ import argparse
 import json
 
 
-def plan(s_per_step: dict, stage1_seconds: float, stage2_seconds: float, cap: int, safety: float = 0.8):
+def plan(s_per_step: dict, stage1_seconds: float, stage2_seconds: float, cap: int, safety: float = 0.8,
+         slowdown: float = 1.0):
     steps = []
     for stage, seconds in (("stage1", stage1_seconds), ("stage2", stage2_seconds)):
-        steps.append(max(1, min(cap, int(seconds * safety / s_per_step[stage]))))
+        steps.append(max(1, min(cap, int(seconds * safety / (s_per_step[stage] * slowdown)))))
     return steps
 
 
@@ -23,9 +25,16 @@ def main():
     ap.add_argument("--stage1-seconds", type=float, required=True)
     ap.add_argument("--stage2-seconds", type=float, required=True)
     ap.add_argument("--cap", type=int, required=True, help="at most this many steps per stage (the recipe's own)")
+    ap.add_argument("--slowdown", type=float, default=1.0, help="expected step-time factor from sharing the GPU")
+    ap.add_argument("--backend", default=None, help="time steps of this GLA backend (by_backend) instead of the headline")
     a = ap.parse_args()
-    measured = json.load(open(a.throughput_json))["s_per_step"]
-    print(*plan(measured, a.stage1_seconds, a.stage2_seconds, a.cap))
+    data = json.load(open(a.throughput_json))
+    measured = data["s_per_step"]
+    if a.backend:
+        by = data["by_backend"]
+        measured = {"stage1": by[f"{a.backend}/group0"]["s_per_step"]["stage1"],
+                    "stage2": by[a.backend]["s_per_step"]["stage2"]}
+    print(*plan(measured, a.stage1_seconds, a.stage2_seconds, a.cap, slowdown=a.slowdown))
 
 
 if __name__ == "__main__":

@@ -46,12 +46,19 @@ def autocast_for(recipe: Recipe, device: torch.device):
 
 
 def stage2_loss(student, autocast, batch, token_count, backward):
-    """Next-token cross-entropy summed over the label tokens, divided by the global label count."""
-    with autocast():
-        logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    """Next-token cross-entropy summed over the label tokens, divided by the global label count.
+
+    Logits are computed only at positions where some row has a label: with the answer-span loss of the task
+    recipes that is a few dozen of ~1,200 positions, which spares most of the vocabulary projection and its
+    float32 copy (the largest tensors of the step)."""
     labels = batch["labels"][:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                                             labels.reshape(-1), ignore_index=-100, reduction="sum") / token_count
+    positions = (labels != -100).any(0).nonzero().squeeze(1)
+    with autocast():
+        logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
+                         logits_to_keep=positions).logits
+    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                             labels[:, positions].reshape(-1), ignore_index=-100,
+                                             reduction="sum") / token_count
     if backward:
         loss.backward()
     return loss

@@ -145,7 +145,10 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
             cache.seen_tokens += T
 
         x = self.model.norm(x)
-        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) and logits_to_keep else slice(None)
+        if torch.is_tensor(logits_to_keep):  # positions to keep (transformers' convention), e.g. the answer span
+            keep = logits_to_keep
+        else:
+            keep = slice(-logits_to_keep, None) if logits_to_keep else slice(None)
         logits = self.lm_head(x[:, keep])
         loss = None
         if labels is not None:

@@ -1,4 +1,6 @@
 """Stage 1 lowers the attention MSE; stage 2 lowers the LM loss; LoRA merges exactly and round-trips."""
+import contextlib
+
 import pytest
 import torch
 
@@ -134,3 +136,33 @@ def test_fused_layers_on_cuda_match_layer_by_layer_under_bf16(backend):
     err = (runs[0][1] - runs[1][1]).norm() / runs[1][1].norm()
     print(f"\nFUSED-vs-PER-LAYER {backend}: loss {runs[0][0].item():.5g} vs {runs[1][0].item():.5g}, grad rel err {err:.1e}")
     assert err < 3e-2
+
+
+def test_stage2_loss_on_label_positions_equals_full_logits():
+    """stage2_loss computes logits only where labels are; the loss and gradients are those of the full logits."""
+    from lawcat.distill.run import stage2_loss
+
+    torch.manual_seed(0)
+    student = linearize(make_teacher("llama"), LawcatConfig(chunk_size=16))
+    params = add_lora(student, r=4, alpha=8)
+    for p in params:
+        with torch.no_grad():
+            p.add_(0.1 * torch.randn_like(p))  # LoRA's B starts at zero; make every adapter matter
+        p.requires_grad_(True)
+    batch = _batch(2)
+    batch["labels"][:, :-5] = -100          # an answer span at the end of each row, as the task data has
+    batch["labels"][1, 25:33] = 7           # and one inside a padded row
+    batch["labels"][1, 30:] = -100
+    n = float((batch["labels"][:, 1:] != -100).sum())
+    loss = stage2_loss(student, contextlib.nullcontext, batch, n, True)
+    grads = [p.grad.clone() for p in params]
+    for p in params:
+        p.grad = None
+    logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    full = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                             batch["labels"][:, 1:].reshape(-1), ignore_index=-100,
+                                             reduction="sum") / n
+    full.backward()
+    torch.testing.assert_close(loss, full)
+    for a, p in zip(grads, params):
+        torch.testing.assert_close(a, p.grad)

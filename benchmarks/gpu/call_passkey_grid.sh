@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# GPU call right after call_tests.sh on the same machine (carry .whl2 and .stage2). On one GPU, in order:
+#   1. the teacher staged; stage-1 and stage-2 throughput against the teacher's forward, alone on the GPU
+#      (fla and lawcat's Triton kernel, all layers fused and layer by layer): throughput.json;
+#   2. side by side until the deadline: the passkey recipe once per variant with one time-boxed budget (the
+#      faster GLA backend of step 1), each student then evaluated on passkey 1K-32K, 50 samples per length;
+#      and the default teacher on TEACHER_TASKS (teacher_eval.sh syntax, e.g. "niah2 niah1@32k").
+#   VARIANTS="lawcat:preset=lawcat lolcats:preset=lolcats gate16:model.gate_rank=16" S1=100 S2=170 SLOWDOWN=2.5 \
+#     TEACHER_TASKS="niah2 niah3" bash benchmarks/gpu/call_passkey_grid.sh
+# A variant is name:override[,override...]. Everything comes back as $OUT/grid.tar.gz.
+# A later call on the same warm machine can reuse step 1: RUN_DIR=/tmp/grid2 THROUGHPUT=/tmp/grid/throughput.json
+# SKIP_THROUGHPUT=1, and N1/N2 to give its variants the same step counts as the first call's (plan.txt).
+set -uo pipefail
+T0=$(date +%s)
+DEADLINE=$(( T0 + ${BUDGET_S:-575} ))
+S1=${S1:-100}; S2=${S2:-170}
+source benchmarks/gpu/stage_teacher.sh
+R=${RUN_DIR:-/tmp/grid}; mkdir -p $R
+TP=${THROUGHPUT:-$R/throughput.json}
+nvidia-smi --query-gpu=name,memory.total --format=csv > $R/gpu.txt
+if [ "${SKIP_THROUGHPUT:-0}" = 0 ]; then
+  timeout 150 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --gla-backends auto,triton \
+    --layer-groups 0,1 --out $TP > $R/throughput.log 2>&1
+fi
+GLA=$(python3 -c "
+import json; d = json.load(open('$TP'))['by_backend']
+print(min(['auto', 'triton'], key=lambda b: d[b + '/group0']['s_per_step']['stage1'] + d[b]['s_per_step']['stage2']))" \
+  2>/dev/null || echo auto)
+read N1 N2 < <(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
+  --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend $GLA 2>/dev/null || echo "400 300")
+N1=${FIXED_N1:-$N1}; N2=${FIXED_N2:-$N2}
+echo "backend $GLA, planned steps: stage1 $N1, stage2 $N2 (caps ${S1}s, ${S2}s) at +$(( $(date +%s) - T0 ))s" | tee $R/plan.txt
+( DEADLINE=$(( DEADLINE - 5 )) OUTDIR=$R/teacher bash benchmarks/gpu/teacher_eval.sh ${TEACHER_TASKS:-} > $R/teacher_eval.log 2>&1 ) &
+for v in ${VARIANTS:-lawcat:preset=lawcat}; do
+  name=${v%%:*}; overrides=${v#*:}
+  (
+    timeout $(( DEADLINE - $(date +%s) - 60 )) python3 -m lawcat.cli distill --recipe recipes/passkey.yaml --teacher default \
+      --out $R/$name data.n_val=200 stage1.max_steps=$N1 stage2.max_steps=$N2 stage1.max_seconds=$S1 \
+      stage2.max_seconds=$S2 model.gla_backend=$GLA ${overrides//,/ } 2>&1 | tr '\r' '\n' | grep -v "^stage[12]: .*|" \
+      > $R/$name.distill.log
+    echo "distill exit ${PIPESTATUS[0]} at +$(( $(date +%s) - T0 ))s" >> $R/$name.distill.log
+    rm -rf $R/$name/state  # resumable optimizer state: not needed back
+    [ -f $R/$name/model.safetensors ] && timeout $(( DEADLINE - $(date +%s) )) python3 -m lawcat.cli eval $R/$name \
+      --task passkey --lengths ${EVAL_LENGTHS:-1k,2k,4k,8k,16k,32k} --n ${EVAL_N:-50} --batch-size 25 \
+      --max-batch-tokens 262144 --name $name --out $R/$name/eval > $R/$name.eval.log 2>&1
+    echo "eval exit $? at +$(( $(date +%s) - T0 ))s" >> $R/$name.eval.log
+    rm -f $R/$name/tokenizer.json $R/$name/tokenizer_config.json $R/$name/chat_template.jinja  # the teacher's own
+  ) &
+done
+wait
+cat $R/plan.txt $R/teacher_eval.log; for f in $R/*.distill.log; do echo "== $f"; tail -3 $f; done
+for f in $R/*.eval.log; do echo "== $f"; grep -E "passkey|exit" $f | tail -8; done
+tar czf $OUT/$(basename $R).tar.gz -C $(dirname $R) $(basename $R)
