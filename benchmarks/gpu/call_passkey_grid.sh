@@ -7,7 +7,8 @@
 #      and the default teacher on TEACHER_TASKS (teacher_eval.sh syntax, e.g. "niah2 niah1@32k").
 #   VARIANTS="lawcat:preset=lawcat lolcats:preset=lolcats gate16:model.gate_rank=16" S1=100 S2=170 SLOWDOWN=2.5 \
 #     TEACHER_TASKS="niah2 niah3" bash benchmarks/gpu/call_passkey_grid.sh
-# A variant is name:override[,override...]. Everything comes back as $OUT/grid.tar.gz.
+# A variant is name:override[,override...]. Each student comes back as $OUT/<name>.tar.gz, the rest (throughput,
+# plan, logs, teacher results) as $OUT/common.tar.gz.
 # A later call on the same warm machine can reuse step 1: RUN_DIR=/tmp/grid2 THROUGHPUT=/tmp/grid/throughput.json
 # SKIP_THROUGHPUT=1, and N1/N2 to give its variants the same step counts as the first call's (plan.txt).
 set -uo pipefail
@@ -50,4 +51,7 @@ done
 wait
 cat $R/plan.txt $R/teacher_eval.log; for f in $R/*.distill.log; do echo "== $f"; tail -3 $f; done
 for f in $R/*.eval.log; do echo "== $f"; grep -E "passkey|exit" $f | tail -8; done
-tar czf $OUT/$(basename $R).tar.gz -C $(dirname $R) $(basename $R)
+# One tarball per student (~10 MB each: a file may carry 16 MiB back), one for the rest.
+for v in ${VARIANTS:-lawcat:preset=lawcat}; do tar czf $OUT/${v%%:*}.tar.gz -C $R ${v%%:*}; done
+tar czf $OUT/common.tar.gz -C $R --no-wildcards-match-slash --exclude='./*/model.safetensors' --exclude='./*/eval' --exclude='./*/*.json' \
+  --exclude='./*/*.yaml' --exclude='./*/*.jsonl' .
