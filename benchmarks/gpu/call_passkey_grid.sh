@@ -20,7 +20,7 @@ R=${RUN_DIR:-/tmp/grid}; mkdir -p $R
 TP=${THROUGHPUT:-$R/throughput.json}
 nvidia-smi --query-gpu=name,memory.total --format=csv > $R/gpu.txt
 if [ "${SKIP_THROUGHPUT:-0}" = 0 ]; then
-  timeout 150 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --gla-backends auto,triton \
+  timeout 150 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --gla-backends ${THROUGHPUT_BACKENDS:-auto,triton} \
     --layer-groups 0,1 --out $TP > $R/throughput.log 2>&1
 fi
 GLA=$(python3 -c "

@@ -35,4 +35,4 @@ def stacked_gate(gates: list[LowRankGate], xs: torch.Tensor) -> torch.Tensor:
     low = torch.einsum("btgh,grh->btgr", xs.to(down.dtype), down)
     logits = (torch.einsum("btgr,gor->btgo", low, up) + bias.to(low.dtype)).float()
     B, T, G, _ = xs.shape
-    return (F.logsigmoid(logits) / first.normalizer).view(B, T, G * first.num_heads, first.key_dim)
+    return (F.logsigmoid(logits) / first.normalizer).reshape(B, T, G * first.num_heads, first.key_dim)
