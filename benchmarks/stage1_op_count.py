@@ -2,6 +2,9 @@
 
     python benchmarks/stage1_op_count.py --length 128 --batch-size 2 --out ops.json
 
+Both stage-1 forms are counted: layer by layer (stage1.layer_group=1) and all layers fused into one wide
+layer (layer_group=0, the default).
+
 At the default teacher's size a stage-1 step on the GPU is launch-bound (results/passkey/h200-run1: 12.5 % of
 the teacher's forward throughput), so the number of operators dispatched per step is the quantity to cut. It
 does not depend on the device, so it can be measured and improved here. "without GLA internals" replaces the
@@ -65,17 +68,19 @@ def main():
     with torch.no_grad():
         teacher_ops = count_ops(lambda: teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                                 logits_to_keep=1))
-    full = count_ops(lambda: attention_transfer_step(student, batch, 1000.0, n))
+    res = {"layers": layers, "teacher_forward_ops": sum(teacher_ops.values())}
     real_gla = attention_module.normalized_gla
-    attention_module.normalized_gla = opaque_gla
-    try:
-        fused = count_ops(lambda: attention_transfer_step(student, batch, 1000.0, n))
-    finally:
-        attention_module.normalized_gla = real_gla
-    res = {"layers": layers, "teacher_forward_ops": sum(teacher_ops.values()),
-           "stage1_ops": sum(full.values()), "stage1_ops_without_gla_internals": sum(fused.values()),
-           "stage1_ops_per_layer_without_gla_internals": sum(fused.values()) / layers,
-           "most_common_without_gla_internals": fused.most_common(20)}
+    for group, label in ((1, "per_layer"), (0, "fused")):  # layer_group 1: one layer at a time; 0: all at once
+        step = lambda: attention_transfer_step(student, batch, 1000.0, n, layer_group=group)  # noqa: E731
+        full = count_ops(step)
+        attention_module.normalized_gla = opaque_gla
+        try:
+            fused = count_ops(step)
+        finally:
+            attention_module.normalized_gla = real_gla
+        res[label] = {"stage1_ops": sum(full.values()), "stage1_ops_without_gla_internals": sum(fused.values()),
+                      "stage1_ops_per_layer_without_gla_internals": sum(fused.values()) / layers,
+                      "most_common_without_gla_internals": fused.most_common(20)}
     print(json.dumps(res, indent=1))
     if a.out:
         json.dump(res, open(a.out, "w"), indent=1)

@@ -23,10 +23,12 @@ if [ "${SKIP_THROUGHPUT:-0}" = 0 ]; then
   timeout 150 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --gla-backends ${THROUGHPUT_BACKENDS:-auto,triton} \
     --layer-groups 0,1 --out $TP > $R/throughput.log 2>&1
 fi
-GLA=$(python3 -c "
+# The faster of the measured backends (stage-1 fused step + stage-2 step); GLA=... forces one.
+GLA=${GLA:-$(python3 -c "
 import json; d = json.load(open('$TP'))['by_backend']
-print(min(['auto', 'triton'], key=lambda b: d[b + '/group0']['s_per_step']['stage1'] + d[b]['s_per_step']['stage2']))" \
-  2>/dev/null || echo auto)
+measured = [b for b in d if '/' not in b and b + '/group0' in d]
+print(min(measured, key=lambda b: d[b + '/group0']['s_per_step']['stage1'] + d[b]['s_per_step']['stage2']))" \
+  2>/dev/null || echo auto)}
 read N1 N2 < <(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
   --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend $GLA 2>/dev/null || echo "400 300")
 N1=${FIXED_N1:-$N1}; N2=${FIXED_N2:-$N2}

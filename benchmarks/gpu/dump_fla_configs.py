@@ -5,7 +5,7 @@ the first chunk_gla forward and backward finish. fla can instead read the chosen
 $FLA_CONFIG_DIR/<kernel>.json (FLA_CACHE_MODE=strict: exact autotune-key matches only, anything else is still
 autotuned), and lawcat ships such a directory per GPU model (lawcat/ops/fla_configs/<GPU>/, picked up by
 lawcat.ops.fla_backend). This script runs the GLA calls lawcat makes (chunk forward and backward, the decoding
-step; head dims 64 and 128; bf16 and fp32) so every kernel is tuned, then writes what the autotuners hold.
+step; head dims 64 and 128; bf16, the dtype of training and GPU evaluation) so every kernel is tuned, then writes what the autotuners hold.
 
     python benchmarks/gpu/dump_fla_configs.py --out lawcat/ops/fla_configs     # on the GPU to be covered
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 
-def exercise(device="cuda"):
+def exercise(head_dims=(64, 128), dtypes=(torch.bfloat16,), device="cuda"):
     from lawcat.ops.gla import gla_augmented
 
-    for K in (64, 128):
-        for dtype in (torch.bfloat16, torch.float32):
+    for K in head_dims:
+        for dtype in dtypes:
             for T in (300, 1):
                 q, k = (torch.rand(2, T, 4, K, device=device).softmax(-1).to(dtype).requires_grad_() for _ in "qk")
                 v = torch.randn(2, T, 4, K + 1, device=device, dtype=dtype, requires_grad=T > 1)
@@ -58,11 +58,13 @@ def dump(out_dir: Path) -> list[str]:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="lawcat/ops/fla_configs")
+    ap.add_argument("--head-dims", default="64,128")
+    ap.add_argument("--dtypes", default="bfloat16", help="comma list; each dtype is a full autotune (minutes)")
     a = ap.parse_args()
     gpu = re.sub(r"[^0-9A-Za-z]+", "_", torch.cuda.get_device_name(0)).strip("_")
     out_dir = Path(a.out) / gpu
     out_dir.mkdir(parents=True, exist_ok=True)
-    exercise()
+    exercise([int(k) for k in a.head_dims.split(",")], [getattr(torch, d) for d in a.dtypes.split(",")])
     names = dump(out_dir)
     print(f"{len(names)} kernel configs for {gpu} in {out_dir}: {', '.join(sorted(names))}")
 

@@ -22,16 +22,17 @@ def inputs(B, T, H, K, V, dtype, seed):
     return q, k, v, gate
 
 
-# Each new shape and dtype costs fla a Triton autotune (tens of seconds on a fresh machine): a few shapes that
-# cover the default teacher's heads (9 x 64), a batch with an odd length, and a 128-wide head.
+# Each new dtype costs fla a full Triton autotune (minutes on a fresh machine), so every shape is bf16, the dtype
+# lawcat trains and evaluates in on a GPU: the default teacher's heads (9 x 64), a batch with an odd length, and
+# a 128-wide head (Llama-3-8B's).
 @pytest.mark.parametrize("B,T,H,K,V,dtype", [(1, 1000, 9, 64, 64, torch.bfloat16), (2, 333, 4, 64, 64, torch.bfloat16),
-                                             (1, 257, 8, 128, 128, torch.float32)])
+                                             (1, 257, 8, 128, 128, torch.bfloat16)])
 def test_forward_and_backward_match_reference(B, T, H, K, V, dtype):
     q, k, v, g = inputs(B, T, H, K, V, dtype, seed=T)
     S0 = torch.rand(B, H, K, V + 1, device="cuda") * 0.1
     # One upstream gradient for both backends (drawn once: the comparison is meaningless otherwise).
     w = torch.randn(B, T, H, V, device="cuda", generator=torch.Generator(device="cuda").manual_seed(1))
-    tol = 2e-2 if dtype == torch.bfloat16 else 5e-3
+    tol = 2e-2
     outs, grads = {}, {}
     for backend in ("fla", "reference"):
         leaves = [t.detach().clone().requires_grad_() for t in (q, k, v, g, S0)]
