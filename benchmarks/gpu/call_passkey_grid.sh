@@ -23,6 +23,11 @@ if [ "${SKIP_THROUGHPUT:-0}" = 0 ]; then
   timeout 150 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --gla-backends ${THROUGHPUT_BACKENDS:-auto,triton} \
     --layer-groups 0,1 --out $TP > $R/throughput.log 2>&1
 fi
+# The throughput run trains both stages on the real model: if it failed, so would every variant (2026-12-01).
+if [ ! -f $TP ]; then
+  echo "no throughput measurement ($TP): not launching the variants"; tail -25 $R/throughput.log
+  tar czf $OUT/common.tar.gz -C $R .; exit 6
+fi
 # The faster of the measured backends (stage-1 fused step + stage-2 step); GLA=... forces one.
 GLA=${GLA:-$(python3 -c "
 import json; d = json.load(open('$TP'))['by_backend']

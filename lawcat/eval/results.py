@@ -327,3 +327,26 @@ def read_results(path: str | os.PathLike) -> Results:
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{file}: record {i} has a bad value ({e}); the file is corrupt") from None
     return Results(run=run, records=records, path=file)
+
+
+def merge_runs(runs: Sequence[Results]) -> tuple[list[ResultRecord], RunInfo]:
+    """One model's evaluation of one task split over several runs (e.g. GPU calls) as one run.
+
+    A length present in several runs is taken from the last run that has it. The merged run info is the first
+    run's, with every length and, under settings["merged_from"], each source's path, lengths and date."""
+    if not runs:
+        raise ResultsError("nothing to merge: give at least one results file")
+    keys = {(r.run.model, json.dumps(r.run.task)) for r in runs}
+    if len(keys) != 1:
+        raise ResultsError(f"these results mix models or tasks ({sorted(keys)}); merge one model and task at a time")
+    by_length: dict[int, list[ResultRecord]] = {}
+    for run in runs:
+        for length in sorted({rec.length for rec in run.records}):
+            by_length[length] = [rec for rec in run.records if rec.length == length]
+    records = [rec for length in sorted(by_length) for rec in by_length[length]]
+    settings = {**runs[0].run.settings, "lengths": sorted(by_length),
+                "merged_from": [{"path": str(run.path), "lengths": sorted({r.length for r in run.records}),
+                                 "date": run.run.date, "settings": run.run.settings} for run in runs]}
+    first = runs[0].run
+    return records, RunInfo(model=first.model, task=first.task, seed=first.seed, settings=settings,
+                            machine=first.machine, date=first.date)

@@ -18,6 +18,7 @@ from lawcat.eval.results import (
     accuracy_by_length_depth,
     format_length,
     format_score,
+    merge_runs,
     read_results,
     summarize,
     write_results,
@@ -211,3 +212,21 @@ def test_formatting():
     assert [format_length(x) for x in (0, 1000, 1024, 2048, 16000, 32768, 1162, 500)] == [
         "0k", "1k", "1K", "2K", "16k", "32K", "1.1K", "500"]
     assert [format_score(x) for x in (100.0, 97.4, 100 / 3, 0.0, None)] == ["100", "97.4", "33.3", "0", ""]
+
+
+def test_merge_runs_takes_each_length_from_the_last_run_that_has_it(tmp_path):
+    first = make_records("niah1", "teacher", lambda s: True, lengths=(1024, 2048))
+    second = make_records("niah1", "teacher", lambda s: False, lengths=(2048, 32768))
+    write_results(tmp_path / "a", first, RunInfo(model="teacher", task="niah1", settings={"n": 12}))
+    write_results(tmp_path / "b", second, RunInfo(model="teacher", task="niah1", settings={"n": 12}))
+    records, info = merge_runs([read_results(tmp_path / "a"), read_results(tmp_path / "b")])
+    cells = accuracy_by_length(records)
+    assert sorted(cells) == [1024, 2048, 32768]
+    assert cells[1024].score == 100.0 and cells[2048].score == 0.0  # 2K came from the second run
+    assert info.settings["lengths"] == [1024, 2048, 32768] and len(info.settings["merged_from"]) == 2
+    write_results(tmp_path / "m", records, info)
+    assert len(read_results(tmp_path / "m").records) == len(first) // 2 + len(second)
+    other = make_records("niah2", "teacher", lambda s: True, lengths=(1024,))
+    write_results(tmp_path / "c", other, RunInfo(model="teacher", task="niah2"))
+    with pytest.raises(ResultsError, match="mix models or tasks"):
+        merge_runs([read_results(tmp_path / "a"), read_results(tmp_path / "c")])
