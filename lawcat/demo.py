@@ -22,10 +22,10 @@ from .atomic import atomic_write_text
 from .models.errors import LawcatError
 
 SHIPPED_PASSKEY = "passkey-smollm2"
-# Inside SmolLM2's 8192 trained positions (128-256 around the demo student's 128-token distillation length, 1K)
+# Inside SmolLM2's 8192 trained positions (128-512 around the demo student's 128-token distillation length, 1K)
 # and beyond them (10K). One sample per length keeps the three models' evaluation to ~5 minutes on 2 CPU cores
 # (the softmax teacher alone takes ~130 s at 10K); results/cpu/demo/README.md has the timings.
-DEFAULT_LENGTHS, DEFAULT_N = "128,192,256,1k,10k", 1
+DEFAULT_LENGTHS, DEFAULT_N = "128,256,512,1k,10k", 1
 DEMO_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
 MARK = "demo.json"
 # --quick: a handful of steps on short samples and two short lengths. It proves the pipeline runs end to end
