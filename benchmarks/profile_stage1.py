@@ -34,15 +34,7 @@ def main():
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if a.tokenizer and a.teacher.startswith("random:"):
-        from transformers import AutoTokenizer
-
-        from lawcat.models.architectures import build_random_model
-
-        teacher = build_random_model(a.teacher[len("random:"):], device=device, dtype=torch.float32, seed=0)
-        tok = AutoTokenizer.from_pretrained(a.tokenizer)
-    else:
-        teacher, tok = load_teacher(a.teacher, device=device)
+    teacher, tok = load_teacher(a.teacher, device=device, tokenizer_dir=a.tokenizer)
     student = linearize(teacher, LawcatConfig(gla_backend=a.gla_backend))
     student.requires_grad_(False)
     params = student.lawcat_parameters()

@@ -57,15 +57,7 @@ def main():
     ap.add_argument("--tokenizer", default=None, help="tokenizer folder for a random: teacher (else the default's)")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if a.tokenizer and a.teacher.startswith("random:"):
-        from transformers import AutoTokenizer
-
-        from lawcat.models.architectures import build_random_model
-
-        teacher = build_random_model(a.teacher[len("random:"):], device=device, dtype=torch.float32, seed=0)
-        tok = AutoTokenizer.from_pretrained(a.tokenizer)
-    else:
-        teacher, tok = load_teacher(a.teacher, device=device)
+    teacher, tok = load_teacher(a.teacher, device=device, tokenizer_dir=a.tokenizer)
     student = linearize(teacher, LawcatConfig())
     add_lora(student)  # B = 0: stage 1 is unchanged by it, exactly as in a real run
     student.requires_grad_(False)

@@ -103,14 +103,14 @@ def resolve_source(src: str) -> tuple[str, Path, str | None]:
 RANDOM_PREFIX = "random:"
 
 
-def _random_teacher(src: str, dtype, device):
+def _random_teacher(src: str, dtype, device, tokenizer_dir=None):
     from .architectures import build_random_model
 
     arch = src[len(RANDOM_PREFIX):]
     device = torch.device(device or "cpu")
     model = build_random_model(arch, device=device, dtype=dtype or torch.float32, seed=0)
     _check_family(model)
-    _, folder, _ = _model_folder("default")
+    folder = tokenizer_dir or _model_folder("default")[1]
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if len(tokenizer) > model.config.vocab_size:
         raise TeacherLoadError(f"{src}: its vocabulary ({model.config.vocab_size}) is smaller than the default "
@@ -130,10 +130,14 @@ def _model_folder(src: str) -> tuple[str, Path, str | None]:
     return source, folder, sha
 
 
-def load_teacher(src: str = "default", dtype: torch.dtype | None = None, device: str | torch.device | None = None):
-    """Load a teacher and its tokenizer. The model carries `lawcat_source`, `lawcat_file_sha256`, `lawcat_tokenizer`."""
+def load_teacher(src: str = "default", dtype: torch.dtype | None = None, device: str | torch.device | None = None,
+                 tokenizer_dir=None):
+    """Load a teacher and its tokenizer. The model carries `lawcat_source`, `lawcat_file_sha256`, `lawcat_tokenizer`.
+
+    `tokenizer_dir` gives a random: teacher its tokenizer from a folder instead of the default teacher (which
+    would need the GGUF; e.g. on a GPU machine that has not received it)."""
     if src.startswith(RANDOM_PREFIX):
-        return _random_teacher(src, dtype, device)
+        return _random_teacher(src, dtype, device, tokenizer_dir)
     source, folder, sha = _model_folder(src)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)

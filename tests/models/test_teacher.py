@@ -63,6 +63,18 @@ def test_random_architecture_teacher(monkeypatch, teacher_dir):
     assert student.config.teacher_source == "random:tiny-llama"
 
 
+def test_random_architecture_teacher_with_its_own_tokenizer(monkeypatch, teacher_dir):
+    """tokenizer_dir= pairs a random: teacher with a tokenizer folder and never touches the default teacher."""
+    from lawcat.models import teacher as teacher_mod
+
+    def no_default(src):
+        raise AssertionError("the default teacher was loaded")
+
+    monkeypatch.setattr(teacher_mod, "_model_folder", no_default)
+    model, tok = load_teacher("random:tiny-llama", tokenizer_dir=teacher_dir)
+    assert len(tok) == 97 and model.lawcat_tokenizer is tok
+
+
 def test_random_architecture_errors(monkeypatch, tmp_path):
     from lawcat.models.architectures import UnknownArchitectureError
     from tests.conftest import make_tokenizer
