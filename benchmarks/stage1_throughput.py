@@ -7,8 +7,8 @@
 
 All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
 passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
-transfer; --layer-groups picks how many layers run as one fused pass, 0 = all) and a stage-2 step (LoRA, full forward + backward, next-token loss). The
-seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends or
+transfer; --layer-groups picks how many layers run as one fused pass, 0 = all) and a stage-2 step (LoRA, full
+forward + backward, next-token loss). The seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends or
 --layer-groups, stage 1 is timed once per pair and stage 2 once per backend (the first of each is the headline;
 all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for stage 1).
 """

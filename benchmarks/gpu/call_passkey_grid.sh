@@ -28,14 +28,10 @@ if [ ! -f $TP ]; then
   echo "no throughput measurement ($TP): not launching the variants"; tail -25 $R/throughput.log
   tar czf $OUT/common.tar.gz -C $R .; exit 6
 fi
-# The faster of the measured backends (stage-1 fused step + stage-2 step); GLA=... forces one.
-GLA=${GLA:-$(python3 -c "
-import json; d = json.load(open('$TP'))['by_backend']
-measured = [b for b in d if '/' not in b and b + '/group0' in d]
-print(min(measured, key=lambda b: d[b + '/group0']['s_per_step']['stage1'] + d[b]['s_per_step']['stage2']))" \
-  2>/dev/null || echo auto)}
-read N1 N2 < <(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
-  --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend $GLA 2>/dev/null || echo "400 300")
+# Step counts for the time box, with the faster measured GLA backend (stage-1 fused + stage-2 step); GLA=... forces one.
+read N1 N2 BEST < <(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
+  --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend ${GLA:-best} 2>/dev/null || echo "400 300 auto")
+GLA=${GLA:-$BEST}
 N1=${FIXED_N1:-$N1}; N2=${FIXED_N2:-$N2}
 echo "backend $GLA, planned steps: stage1 $N1, stage2 $N2 (caps ${S1}s, ${S2}s) at +$(( $(date +%s) - T0 ))s" | tee $R/plan.txt
 ( DEADLINE=$(( DEADLINE - 5 )) OUTDIR=$R/teacher bash benchmarks/gpu/teacher_eval.sh ${TEACHER_TASKS:-} > $R/teacher_eval.log 2>&1 ) &

@@ -3,6 +3,7 @@
     python benchmarks/gpu/plan_steps.py t.json --stage1-seconds 150 --stage2-seconds 170 --cap 5000
     -> "900 520"   (stage-1 steps, stage-2 steps)
     ... --slowdown 2.5    # several trainings share the GPU: each step is expected to take 2.5x as long
+    ... --backend best    -> "900 520 triton"   (the measured GLA backend with the fastest stage-1 + stage-2 step)
 
 The measured seconds per step are of the bare step; a training step also moves the batch, logs and checkpoints,
 hence the safety factor. Used by the GPU call scripts to time-box a recipe without guessing its speed.
@@ -26,15 +27,20 @@ def main():
     ap.add_argument("--stage2-seconds", type=float, required=True)
     ap.add_argument("--cap", type=int, required=True, help="at most this many steps per stage (the recipe's own)")
     ap.add_argument("--slowdown", type=float, default=1.0, help="expected step-time factor from sharing the GPU")
-    ap.add_argument("--backend", default=None, help="time steps of this GLA backend (by_backend) instead of the headline")
+    ap.add_argument("--backend", default=None,
+                    help="time steps of this GLA backend (by_backend) instead of the headline; 'best' picks the "
+                         "fastest measured one and prints its name after the step counts")
     a = ap.parse_args()
     data = json.load(open(a.throughput_json))
-    measured = data["s_per_step"]
-    if a.backend:
-        by = data["by_backend"]
-        measured = {"stage1": by[f"{a.backend}/group0"]["s_per_step"]["stage1"],
-                    "stage2": by[a.backend]["s_per_step"]["stage2"]}
-    print(*plan(measured, a.stage1_seconds, a.stage2_seconds, a.cap, slowdown=a.slowdown))
+    if not a.backend:
+        print(*plan(data["s_per_step"], a.stage1_seconds, a.stage2_seconds, a.cap, slowdown=a.slowdown))
+        return
+    by = data["by_backend"]
+    per_backend = {b: {"stage1": by[f"{b}/group0"]["s_per_step"]["stage1"], "stage2": by[b]["s_per_step"]["stage2"]}
+                   for b in by if "/" not in b and f"{b}/group0" in by}
+    backend = min(per_backend, key=lambda b: sum(per_backend[b].values())) if a.backend == "best" else a.backend
+    steps = plan(per_backend[backend], a.stage1_seconds, a.stage2_seconds, a.cap, slowdown=a.slowdown)
+    print(*steps, *([backend] if a.backend == "best" else []))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ class Trainer:
                                            fused=fused or None)
         self.scheduler = make_scheduler(self.optimizer, spec, self.total)
         self.step, self.tokens, self.elapsed, self.best_val = 0, 0, 0.0, None
+        self.time_capped = False  # set when the last run() stopped at spec.max_seconds
 
     # ---- checkpoints ---------------------------------------------------------------------------------------
     def _trainer_state(self) -> dict:
@@ -212,7 +213,6 @@ class Trainer:
         t_start, tok_start = time.perf_counter(), self.tokens
         if self.ctx.device.type == "cuda":  # the summary reports this stage's own peak, per process
             torch.cuda.reset_peak_memory_stats(self.ctx.device)
-        self.time_capped = False
         while self.step < self.total:
             if self._past_time_cap(t_start):
                 self.time_capped = True
@@ -270,7 +270,7 @@ class Trainer:
     def summary(self) -> dict:
         out = {"steps": self.step, "planned_steps": self.total, "tokens": self.tokens, "elapsed_s": self.elapsed,
                "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val,
-               "time_capped": getattr(self, "time_capped", False)}
+               "time_capped": self.time_capped}
         if self.ctx.device.type == "cuda":
             out["peak_memory_gib"] = torch.cuda.max_memory_allocated(self.ctx.device) / 2**30
         return out

@@ -68,7 +68,7 @@ def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | 
     """conv -> (RoPE) -> GQA repeat -> shared map -> gated, normalized linear attention (+ window), no o_proj.
 
     q [B,T,H,D], k and v [B,T,Hkv,D] (the teacher's projections), g [B,T,H,K] log-space gate or None (no gate);
-    mask [B,T] (1 = token) or None. Returns (out [B,T,H,D] float, new_state)."""
+    mask [B,T] (1 = token) or None. Returns (out [B,T,H,D] in v's dtype, new_state)."""
     state, new = state or {}, {}
     B, T, H, D = q.shape
     m = None if mask is None else mask.to(q.dtype)[:, :, None, None]

@@ -14,12 +14,12 @@ from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..layers.attention import LawcatAttention
+from .cache import LawcatCache
+from .config import LawcatConfig
 
 # transformers 5.24 renamed generation's cache argument and output field from `past_key_values` to `cache`
 # (the old name is deprecated); lawcat accepts both and hands generate() the one its transformers uses.
 CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
-from .cache import LawcatCache
-from .config import LawcatConfig
 
 
 class LawcatDecoderLayer(nn.Module):
