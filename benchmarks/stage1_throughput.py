@@ -4,13 +4,15 @@
     python benchmarks/stage1_throughput.py --gla-backends auto,triton --out t.json   # fla vs lawcat's Triton kernel
     python benchmarks/stage1_throughput.py --layer-groups 0,1 --out t.json          # all layers fused vs one by one
     python benchmarks/stage1_throughput.py --teacher random:smollm2-135m --tokenizer DIR   # no GGUF needed
+    python benchmarks/stage1_throughput.py --gla-backends triton --compile both --out t.json   # eager and compiled
 
 All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
 passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
 transfer; --layer-groups picks how many layers run as one fused pass, 0 = all) and a stage-2 step (LoRA, full
 forward + backward, next-token loss). The seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends or
 --layer-groups, stage 1 is timed once per pair and stage 2 once per backend (the first of each is the headline;
-all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for stage 1).
+all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for stage 1, with
+"/compiled" appended for stage 1 under torch.compile: --compile on|off|both, fused groups only).
 """
 import argparse
 import contextlib
@@ -55,6 +57,8 @@ def main():
     ap.add_argument("--gla-backends", default="auto", help="comma list of auto (fla on CUDA), triton, reference")
     ap.add_argument("--layer-groups", default="0", help="comma list of stage-1 layer groups (0 = all layers fused)")
     ap.add_argument("--tokenizer", default=None, help="tokenizer folder for a random: teacher (else the default's)")
+    ap.add_argument("--compile", default="off", choices=("off", "on", "both"),
+                    help="stage 1's fused LAWCAT side through torch.compile (stage1.compile)")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     teacher, tok = load_teacher(a.teacher, device=device, tokenizer_dir=a.tokenizer)
@@ -90,14 +94,17 @@ def main():
         student.config.gla_backend = backend  # the layers read it from the shared config at each call
         t2 = timed(train_step(s2_params, lambda: stage2_loss(student, ac, batch, n_labels, True)), a.steps, device)
         by_backend[backend] = {"stage2_tok_s": n_tok / t2, "s_per_step": {"stage2": t2}}
-        for group in groups:
+        modes = {"off": [False], "on": [True], "both": [False, True]}[a.compile]
+        for group, compiled in [(g, c) for g in groups for c in modes if not (c and g == 1)]:
             t1 = timed(train_step(s1_params, lambda: attention_transfer_step(student, batch, 1000.0, float(n_tok), ac,
-                                                                             layer_group=group)), a.steps, device)
-            by_backend[f"{backend}/group{group}"] = {
+                                                                             layer_group=group, compile=compiled)),
+                       a.steps, device)
+            by_backend[f"{backend}/group{group}" + ("/compiled" if compiled else "")] = {
                 "stage1_tok_s": n_tok / t1, "stage1_over_teacher": t_teacher / t1,
                 "s_per_step": {"teacher_forward": t_teacher, "stage1": t1}}
     first_backend = a.gla_backends.split(",")[0]
-    s1_head, s2_head = by_backend[f"{first_backend}/group{groups[0]}"], by_backend[first_backend]
+    first_s1 = next(k for k in by_backend if k.startswith(f"{first_backend}/"))
+    s1_head, s2_head = by_backend[first_s1], by_backend[first_backend]
     res = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "teacher": a.teacher,
            "batch_size": a.batch_size, "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher,
            "stage1_tok_s": s1_head["stage1_tok_s"], "stage2_tok_s": s2_head["stage2_tok_s"],

@@ -10,4 +10,8 @@ rm -rf .stage1 .stage2 && mkdir -p .stage1 .stage2
 xz -T0 -6 -c "$G" > /tmp/teacher.xz
 split -b 48000000 -d /tmp/teacher.xz /tmp/teacher.xz.part
 mv /tmp/teacher.xz.part00 .stage1/ && mv /tmp/teacher.xz.part01 .stage2/ && rm /tmp/teacher.xz
+# The tokenizer alone (0.45 MB as xz) rides in call 1, so call 1 can time stage 1 on a random-weight teacher of
+# the default's shape before the GGUF is whole (call_tests.sh).
+T=$(python3 -c "from lawcat import load_teacher; m, tok = load_teacher('default'); print(tok.name_or_path)" 2>/dev/null)
+tar cJf .stage1/tok.tar.xz -C "$T" tokenizer.json tokenizer_config.json
 ls -la .stage1 .stage2

@@ -61,6 +61,7 @@ class StageSpec:
 class Stage1Spec(StageSpec):
     mse_weight: float = 1000.0
     layer_group: int = 0             # layers fused into one pass (0 = all: fastest; 1 = one at a time: least memory)
+    compile: bool = False            # the fused pass through torch.compile (GPU: fewer kernels; compiles first)
 
 
 @dataclass

@@ -133,7 +133,8 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         make_batches(train, tokenizer, s1.batch_size, recipe.seed, recipe.data.bucket), val_batches(s1.batch_size),
         # FSDP's per-layer units hold their full parameters only inside their own forward: layer by layer there.
         lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw,
-                                                 layer_group=1 if sharded is not None else s1.layer_group),
+                                                 layer_group=1 if sharded is not None else s1.layer_group,
+                                                 compile=s1.compile),
         lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
     if resume and trainer1.has_checkpoint():
         trainer1.load()

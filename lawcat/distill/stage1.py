@@ -16,6 +16,7 @@ per-layer units only hold their full parameters inside their own forward).
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 
@@ -49,8 +50,19 @@ def _layer_pairs(student, batch: dict, autocast, grad: bool):
         h = h.detach()
 
 
-def _group_pairs(student, batch: dict, autocast, grad: bool, group: int):
-    """Yield (LAWCAT outputs [B,T,G,H*D], teacher outputs [B,T,G,H*D]) for consecutive groups of layers."""
+@functools.cache
+def _compiled_student():
+    """stacked_linear_attention under torch.compile, with the shift form of the conv (which inductor fuses with
+    the masks, the GQA repeat and the feature map; cuDNN's conv would be an opaque call). The GLA kernel itself
+    stays an opaque call (lawcat.ops.fla_backend). dynamic=True: batches of new lengths reuse one graph."""
+    return torch.compile(functools.partial(stacked_linear_attention, conv_impl="shift"), dynamic=True)
+
+
+def _group_pairs(student, batch: dict, autocast, grad: bool, group: int, compile: bool = False):
+    """Yield (LAWCAT outputs [B,T,G,H*D], teacher outputs [B,T,G,H*D]) for consecutive groups of layers.
+
+    compile: run the LAWCAT side through torch.compile (_compiled_student)."""
+    student_side = _compiled_student() if compile else stacked_linear_attention
     h, rope, pad_mask = _embed(student, batch, autocast)
     layers = list(student.model.layers)
     for start in range(0, len(layers), group):
@@ -63,7 +75,7 @@ def _group_pairs(student, batch: dict, autocast, grad: bool, group: int):
             target = torch.stack(targets, dim=2)
         del targets
         with torch.set_grad_enabled(grad), autocast():
-            pred = stacked_linear_attention([m.self_attn for m in members], xs, qs, ks, vs, pad_mask, rope)
+            pred = student_side([m.self_attn for m in members], xs, qs, ks, vs, pad_mask, rope)
         yield pred, target
 
 
@@ -75,15 +87,17 @@ def _squared_error(pred, target, mask) -> torch.Tensor:
 
 def attention_transfer_step(student, batch: dict, mse_weight: float, token_count: float,
                             autocast=contextlib.nullcontext, backward: bool = True,
-                            layer_group: int = 0) -> torch.Tensor:
+                            layer_group: int = 0, compile: bool = False) -> torch.Tensor:
     """Forward (and backward) one batch through all layers. Returns the summed per-layer weighted MSE,
     normalised by `token_count` (the global number of real tokens, for exact data parallelism).
 
-    layer_group: layers evaluated together (0 = all, 1 = one at a time; see the module docstring)."""
+    layer_group: layers evaluated together (0 = all, 1 = one at a time; see the module docstring).
+    compile: the fused LAWCAT side through torch.compile (fewer, fused kernels on a GPU; the first steps compile,
+    and the layer-by-layer path, layer_group=1, ignores it)."""
     n_layers = len(student.model.layers)
     group = n_layers if layer_group <= 0 else min(layer_group, n_layers)
     pairs = (_layer_pairs(student, batch, autocast, backward) if group == 1
-             else _group_pairs(student, batch, autocast, backward, group))
+             else _group_pairs(student, batch, autocast, backward, group, compile))
     total = torch.zeros((), device=batch["input_ids"].device)
     for pred, target in pairs:
         loss = _squared_error(pred, target, batch["attention_mask"]) / token_count * mse_weight

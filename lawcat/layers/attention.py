@@ -64,19 +64,20 @@ def stack_weights(layers: list[LayerWeights]) -> LayerWeights:
 
 
 def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | None = None,
-                     position_embeddings=None):
+                     position_embeddings=None, conv_impl: str = "conv"):
     """conv -> (RoPE) -> GQA repeat -> shared map -> gated, normalized linear attention (+ window), no o_proj.
 
     q [B,T,H,D], k and v [B,T,Hkv,D] (the teacher's projections), g [B,T,H,K] log-space gate or None (no gate);
-    mask [B,T] (1 = token) or None. Returns (out [B,T,H,D] in v's dtype, new_state)."""
+    mask [B,T] (1 = token) or None; conv_impl: lawcat.ops.conv.causal_conv1d's. Returns (out [B,T,H,D] in v's
+    dtype, new_state)."""
     state, new = state or {}, {}
     B, T, H, D = q.shape
     m = None if mask is None else mask.to(q.dtype)[:, :, None, None]
     if m is not None:  # padded rows must look exactly like the start of a shorter sequence
         q, k, v = q * m, k * m, v * m
     if w.conv_q is not None:
-        q, new["conv_q"] = causal_conv1d(q.reshape(B, T, -1), w.conv_q, state.get("conv_q"))
-        k, new["conv_k"] = causal_conv1d(k.reshape(B, T, -1), w.conv_k, state.get("conv_k"))
+        q, new["conv_q"] = causal_conv1d(q.reshape(B, T, -1), w.conv_q, state.get("conv_q"), conv_impl)
+        k, new["conv_k"] = causal_conv1d(k.reshape(B, T, -1), w.conv_k, state.get("conv_k"), conv_impl)
         q, k = q.view(B, T, H, D), k.view(B, T, w.num_kv_heads, D)
     if cfg.use_rope:
         q, k = apply_rope(q, k, *position_embeddings)
@@ -128,7 +129,8 @@ def _hybrid(cfg, w: LayerWeights, q, k, v, fq, fk, g, valid, state, new):
     return num / (den + cfg.eps) if cfg.normalize else num
 
 
-def stacked_linear_attention(attns: list, xs, qs, ks, vs, mask=None, position_embeddings=None):
+def stacked_linear_attention(attns: list, xs, qs, ks, vs, mask=None, position_embeddings=None,
+                             conv_impl: str = "conv"):
     """The LAWCAT outputs (before o_proj) of several layers at once, each from its own input: one wide layer of
     G*H heads (LayerWeights). xs[l] [B,T,hidden] and qs/ks/vs[l] are layer l's input and projections.
 
@@ -137,7 +139,8 @@ def stacked_linear_attention(attns: list, xs, qs, ks, vs, mask=None, position_em
     w = stack_weights([a.weights() for a in attns])
     q, k, v = torch.cat(qs, dim=2), torch.cat(ks, dim=2), torch.cat(vs, dim=2)
     g = stacked_gate([a.gate for a in attns], torch.stack(xs, dim=2)) if cfg.use_gate else None
-    out, _ = lawcat_attention(cfg, w, q, k, v, g, mask, None, position_embeddings if cfg.use_rope else None)
+    out, _ = lawcat_attention(cfg, w, q, k, v, g, mask, None, position_embeddings if cfg.use_rope else None,
+                              conv_impl)
     B, T = q.shape[:2]
     return out.to(xs[0].dtype).reshape(B, T, len(attns), -1)
 

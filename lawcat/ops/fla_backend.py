@@ -10,6 +10,8 @@ import os
 import re
 from pathlib import Path
 
+import torch
+
 SHIPPED_CONFIGS = Path(__file__).parent / "fla_configs"
 
 
@@ -45,6 +47,9 @@ def _fla():
     return chunk_gla, fused_recurrent_gla
 
 
+# torch.compile treats the GLA kernels as opaque calls (a graph break): they are hand-written Triton already,
+# and tracing into fla's autotuned launchers only costs compile time.
+@torch.compiler.disable
 def gla_chunk_fla(q, k, v_aug, g, scale: float, initial_state=None):
     chunk_gla, _ = _fla()
     if initial_state is not None:
@@ -53,6 +58,7 @@ def gla_chunk_fla(q, k, v_aug, g, scale: float, initial_state=None):
     return out, state
 
 
+@torch.compiler.disable
 def gla_step_fla(q, k, v_aug, g, scale: float, state):
     _, fused_recurrent_gla = _fla()
     if state is not None:

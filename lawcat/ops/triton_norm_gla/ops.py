@@ -273,6 +273,7 @@ class NormalizedGLAFunction(torch.autograd.Function):
         return dq, dk, dv, dg, None, dh0, None, None, None
 
 
+@torch.compiler.disable  # opaque to torch.compile (see lawcat.ops.fla_backend)
 def normalized_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, eps=1e-6,
                    chunks_per_segment=None):
     """Normalized gated linear attention, LAWCAT Eq. 8, with num and den in one pass.
