@@ -121,7 +121,7 @@ def main():
             loss.backward()
         return with_grad_zero(run)
 
-    with torch.no_grad():
+    with torch.no_grad(), ac():
         record("teacher_forward", lambda: teacher(input_ids=batch["input_ids"],
                                                   attention_mask=batch["attention_mask"], logits_to_keep=1))
     record("teacher_pass", teacher_pass)

@@ -34,9 +34,44 @@ def use_shipped_configs() -> str | None:
     return str(folder)
 
 
+def _config_preference(config) -> tuple:
+    """Lower is preferred: 4 warps, 2 pipeline stages, tiles nearest 64 (the larger on ties)."""
+    tiles = [v for k, v in config.kwargs.items() if k.startswith("B") and isinstance(v, int)]
+    return (abs(config.num_warps - 4), abs(config.num_stages - 2), sum(abs(t - 64) for t in tiles), -sum(tiles))
+
+
+def _autotuner(obj, depth: int = 0):
+    """The triton Autotuner inside obj (fla stacks triton.heuristics on top of it; each wrapper has .fn)."""
+    from triton.runtime.autotuner import Autotuner
+
+    if isinstance(obj, Autotuner):
+        return obj
+    inner = getattr(obj, "fn", None)
+    return _autotuner(inner, depth + 1) if inner is not None and depth < 4 else None
+
+
+def pin_autotuners(modules) -> dict[str, int]:
+    """Cut every autotuned kernel in `modules` down to one config of its own candidate list (_config_preference).
+
+    fla 0.6.0 autotunes each chunk kernel over up to 48 configs on first use: on a fresh H200 that outlasted a
+    10-minute GPU command three leases running (results/gpu/README.md), and it recurs on every new machine.
+    Triton runs a one-config autotuner without benchmarking. The config is a valid one (fla lists it), not the
+    tuned best: a few percent of kernel speed for minutes of start-up. Returns {kernel: candidates it had}."""
+    pinned = {}
+    for module in modules:
+        for obj in list(vars(module).values()):
+            tuner = _autotuner(obj)
+            if tuner is None or len(tuner.configs) <= 1:
+                continue
+            name = getattr(getattr(tuner, "base_fn", None), "__name__", None) or repr(tuner.fn)
+            pinned[name] = len(tuner.configs)
+            tuner.configs = [min(tuner.configs, key=_config_preference)]
+    return pinned
+
+
 @functools.lru_cache(maxsize=1)
 def _fla():
-    use_shipped_configs()
+    shipped = use_shipped_configs()
     try:
         from fla.ops.gla import chunk_gla, fused_recurrent_gla
     except ImportError as e:  # one clear sentence, with the fix
@@ -44,6 +79,12 @@ def _fla():
             "lawcat's CUDA path needs fla-core: install it with `pip install 'lawcat[cuda]'` "
             "(or `pip install fla-core==0.6.0`), or run on CPU tensors to use the reference ops."
         ) from e
+    # Tuned configs shipped for this GPU, or LAWCAT_FLA_AUTOTUNE=1 (e.g. for speed measurements): fla autotunes
+    # as it likes. Otherwise every kernel behind chunk_gla / fused_recurrent_gla runs one fixed config.
+    if shipped is None and os.environ.get("LAWCAT_FLA_AUTOTUNE", "0") != "1":
+        import sys
+
+        pin_autotuners([m for n, m in list(sys.modules.items()) if n.startswith("fla.ops.") and m is not None])
     return chunk_gla, fused_recurrent_gla
 
 

@@ -112,6 +112,28 @@ def test_fused_layers_equal_layer_by_layer(family, preset):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_compiled_fused_stage1_equals_eager():
+    """stage1.compile: the fused LAWCAT side under torch.compile (shift conv) gives the eager loss and gradients,
+    on a padded batch. (Slow on CPU: ~2 min of compilation.)"""
+    torch.manual_seed(0)
+    student = linearize(make_teacher("llama", num_hidden_layers=2), LawcatConfig(chunk_size=16))
+    student.requires_grad_(False)
+    for p in student.lawcat_parameters():
+        with torch.no_grad():
+            p.add_(0.05 * torch.randn_like(p))
+        p.requires_grad_(True)
+    for batch in (_batch(1, B=2, T=37),):
+        runs = []
+        for compiled in (False, True):
+            for p in student.lawcat_parameters():
+                p.grad = None
+            loss = attention_transfer_step(student, batch, 1000.0, 100.0, compile=compiled)
+            runs.append((loss, [p.grad.clone() for p in student.lawcat_parameters()]))
+        torch.testing.assert_close(runs[1][0], runs[0][0], rtol=1e-5, atol=0)
+        for a, b in zip(runs[1][1], runs[0][1]):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("backend", ["fla", "triton"])

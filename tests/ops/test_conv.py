@@ -24,6 +24,20 @@ def test_matches_naive(T, W):
     assert state.shape == (2, W - 1, 6)
 
 
+@pytest.mark.parametrize("T,W", [(3, 4), (17, 4), (9, 2), (5, 1)])
+def test_shift_form_matches_naive_with_and_without_state(T, W):
+    x, w = torch.randn(2, T, 6, dtype=torch.float64), torch.randn(6, W, dtype=torch.float64)
+    y, _ = causal_conv1d(x, w, impl="shift")
+    torch.testing.assert_close(y, naive_conv(x, w))
+    state = torch.randn(2, W - 1, 6, dtype=torch.float64)
+    torch.testing.assert_close(causal_conv1d(x, w, state, impl="shift")[0], causal_conv1d(x, w, state)[0])
+
+
+def test_unknown_impl_is_refused():
+    with pytest.raises(ValueError, match="unknown conv impl"):
+        causal_conv1d(torch.zeros(1, 3, 4), torch.zeros(4, 4), impl="fft")
+
+
 @pytest.mark.parametrize("split", [1, 2, 7, 16])
 def test_state_carry_and_steps(split):
     x, w = torch.randn(2, 17, 5, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)

@@ -30,3 +30,33 @@ def test_no_configs_for_another_gpu_and_a_users_dir_wins(monkeypatch, tmp_path):
     monkeypatch.setenv("FLA_CONFIG_DIR", "/mine")
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")
     assert fla_backend.use_shipped_configs() is None and os.environ["FLA_CONFIG_DIR"] == "/mine"
+
+
+def test_pin_autotuners_keeps_one_of_the_kernels_own_configs():
+    """fla's kernels run one fixed config instead of autotuning for minutes (lawcat.ops.fla_backend._fla)."""
+    import types
+
+    import pytest
+
+    triton = pytest.importorskip("triton")
+    import triton.language as tl
+
+    candidates = [triton.Config({"BK": bk}, num_warps=w, num_stages=s) for bk in (32, 64) for w in (2, 4, 8)
+                  for s in (2, 3)]
+
+    @triton.autotune(configs=candidates, key=["n"])
+    @triton.jit
+    def kernel(x, n, BK: tl.constexpr):
+        pass
+
+    @triton.autotune(configs=candidates[:1], key=["n"])
+    @triton.jit
+    def single(x, n, BK: tl.constexpr):
+        pass
+
+    module = types.ModuleType("fake_fla_ops")
+    module.kernel, module.single, module.other = kernel, single, 3
+    assert fla_backend.pin_autotuners([module]) == {"kernel": 12}
+    (chosen,) = kernel.configs
+    assert chosen in candidates and (chosen.kwargs["BK"], chosen.num_warps, chosen.num_stages) == (64, 4, 2)
+    assert single.configs == candidates[:1]

@@ -104,7 +104,7 @@ def rel(a, b):
 
 
 def run_case(B, T, H, K, V, dtype, device, *, use_h0, final, x_min=None, seed=0, cps=None, tol=1e-4,
-             gtol=None, eps=1e-6):
+             gtol=None, eps=1e-6, chunk=None):
     from lawcat.ops.triton_norm_gla import normalized_gla
 
     gtol = tol if gtol is None else gtol
@@ -119,7 +119,7 @@ def run_case(B, T, H, K, V, dtype, device, *, use_h0, final, x_min=None, seed=0,
     leaves = [t.clone().requires_grad_(True) for t in (q, k, v, g)]
     h0_leaf = h0.clone().requires_grad_(True) if h0 is not None else None
     o, ht = normalized_gla(*leaves, scale=scale, initial_state=h0_leaf, output_final_state=final, eps=eps,
-                           chunks_per_segment=cps)
+                           chunks_per_segment=cps, chunk=chunk)
     assert o.dtype == v.dtype and o.shape == v.shape
     assert torch.isfinite(o).all()
     if final:
@@ -256,6 +256,59 @@ def test_interpreter_segmenting_invariance():
         assert rel(ht, outs[0][1]) < 1e-5
 
 
+@needs_interpreter
+@pytest.mark.parametrize("x_min,expected_chunk", [(-60.0, 32), (-140.0, 16)])
+def test_interpreter_strong_decay_picks_a_shorter_chunk(x_min, expected_chunk):
+    """Gates that decay by ~4 or ~9 per step (logits -60, -140: what training reached on 2026-12-01) overflow the
+    64-row factored form; the automatic chunk is shorter and exact."""
+    from lawcat.ops.triton_norm_gla import safe_chunk
+
+    g = make_inputs(1, 150, 2, 32, 32, torch.float32, "cpu", x_min=x_min)[3]
+    assert safe_chunk(g) == expected_chunk
+    errs = run_case(1, 150, 2, 32, 32, torch.float32, _device_for_interpreter(), use_h0=True, final=True,
+                    x_min=x_min, tol=1e-4, gtol=1e-4)
+    print(f"\n[norm_gla interp strong decay] x_min={x_min} chunk={expected_chunk} "
+          + " ".join(f"{n}={e:.1e}" for n, e in errs.items()))
+
+
+@needs_interpreter
+def test_interpreter_64_row_chunks_overflow_on_strong_decay():
+    """The limit safe_chunk guards: forced 64-row chunks give non-finite values at logits of -140."""
+    from lawcat.ops.triton_norm_gla import normalized_gla
+
+    q, k, v, g = make_inputs(1, 150, 2, 32, 32, torch.float32, "cpu", x_min=-140.0)
+    o, _ = normalized_gla(q, k, v, g, chunk=64)
+    assert not torch.isfinite(o).all()
+
+
+def test_safe_chunk_follows_the_strongest_decay():
+    from lawcat.ops.triton_norm_gla import normalized_gla, safe_chunk
+
+    assert safe_chunk(torch.full((1, 8, 1, 4), -0.04)) == 64
+    assert safe_chunk(torch.full((1, 8, 1, 4), -2.5)) == 64
+    assert safe_chunk(torch.tensor([-0.1, -4.0])) == 32
+    assert safe_chunk(torch.tensor([-0.1, -9.0])) == 16
+    assert safe_chunk(torch.tensor([-0.1, -12.0])) is None
+    q = torch.ones(1, 4, 1, 8)
+    with pytest.raises(ValueError, match="beyond the range"):
+        normalized_gla(q, q, q, torch.full((1, 4, 1, 8), -12.0))
+    with pytest.raises(ValueError, match="chunk must be one of"):
+        normalized_gla(q, q, q, torch.zeros(1, 4, 1, 8), chunk=48)
+
+
+def test_triton_backend_answers_out_of_range_gates_with_an_exact_kernel():
+    """lawcat.ops.gla with backend="triton": a gate beyond the factored kernel's range is served by the exact
+    path (the reference on CPU, fla on CUDA), not by a kernel that would overflow."""
+    from lawcat.ops.gla import normalized_gla
+    from lawcat.ops.gla_reference import augment_ones, gla_recurrent, normalize
+
+    q, k, v, g = (t.double() for t in make_inputs(1, 40, 2, 16, 16, torch.float32, "cpu", x_min=-400.0))  # g to -25
+    out, state = normalized_gla(q, k, v, g, scale=0.25, backend="triton")
+    ref, ref_state = gla_recurrent(q, k, augment_ones(v), g, 0.25, None)
+    torch.testing.assert_close(out, normalize(ref, 1e-6))
+    torch.testing.assert_close(state, ref_state)
+
+
 def test_import_without_triton_kernels():
     """Importing the package must not import the kernel module (nor need triton)."""
     import sys
@@ -298,6 +351,16 @@ def test_gpu(B, T, H, K, V, dtype, use_h0, final, x_min, tol, gtol):
                     tol=tol, gtol=gtol)
     print(f"\n[norm_gla gpu] B={B} T={T} H={H} K={K} V={V} {dtype} "
           + " ".join(f"{n}={e:.1e}" for n, e in errs.items()))
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("x_min,dtype,tol,gtol", [(-60.0, torch.float32, 1e-4, 1e-4), (-140.0, torch.bfloat16, 1e-2, 2e-2)])
+def test_gpu_strong_decay(x_min, dtype, tol, gtol):
+    """The compiled kernels with the shorter chunks safe_chunk picks for strongly decaying gates."""
+    errs = run_case(2, 1000, 4, 64, 64, dtype, torch.device("cuda"), use_h0=True, final=True, x_min=x_min,
+                    tol=tol, gtol=gtol)
+    print(f"\n[norm_gla gpu strong decay] x_min={x_min} {dtype} " + " ".join(f"{n}={e:.1e}" for n, e in errs.items()))
 
 
 @pytest.mark.cuda

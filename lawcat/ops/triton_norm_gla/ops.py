@@ -13,9 +13,26 @@ import os
 
 import torch
 
-__all__ = ["normalized_gla", "triton_available"]
+__all__ = ["normalized_gla", "safe_chunk", "triton_available"]
 
 CHUNK = 64
+# Intra-chunk decays are factored around the chunk's middle row, so a factor reaches exp(BT/2 * |g|) for the
+# strongest per-step decay |g|. exp overflows fp32/bf16 at ~88: keep BT/2 * |g| below this.
+_EXP_RANGE = 80.0
+_CHUNKS = (64, 32, 16)  # tl.dot needs >= 16 rows
+
+
+def safe_chunk(g: torch.Tensor) -> int | None:
+    """The largest chunk whose intra-chunk factors cannot overflow for this gate, or None (|g| > 10 somewhere:
+    only an unfactored kernel, fla's or the reference, is exact then). One reduction and one host sync.
+
+    Training drives some gates far below their initial -0.04 (2026-12-01: a fused stage-1 run on the default
+    teacher went NaN at step 45 with 64-row chunks); a shorter chunk keeps those steps exact."""
+    strongest = -float(g.detach().amin()) if g.numel() else 0.0
+    for chunk in _CHUNKS:
+        if chunk / 2 * strongest <= _EXP_RANGE:
+            return chunk
+    return None
 _kernels = None
 
 
@@ -80,8 +97,8 @@ def _num_sms(device: torch.device) -> int:
     return _SM_COUNT[idx]
 
 
-def _plan(B, T, H, K, V, device, chunks_per_segment=None):
-    BT = CHUNK
+def _plan(B, T, H, K, V, device, chunks_per_segment=None, chunk=CHUNK):
+    BT = chunk
     NT = triton_cdiv(T, BT)
     BK = _next_pow2(K)
     BV = _next_pow2(V)
@@ -112,10 +129,10 @@ def _cfg(name, default):
     return default if val is None else val
 
 
-def _stages(BK, BV, a_bytes, b_bytes, v_bytes):
+def _stages(BK, BV, a_bytes, b_bytes, v_bytes, chunk=CHUNK):
     """Pipelining depth of the sequential kernels: CONFIG["num_stages"], lowered when the loads of
     one stage are large (fp32, or K = V = 128) so that shared memory suffices."""
-    per_stage = CHUNK * (BK * (a_bytes + b_bytes) + BV * v_bytes)
+    per_stage = chunk * (BK * (a_bytes + b_bytes) + BV * v_bytes)
     fits = 3 if per_stage <= 40 * 1024 else 2 if per_stage <= 72 * 1024 else 1
     return max(1, min(fits, CONFIG["num_stages"] or fits))
 
@@ -143,7 +160,7 @@ def _forward_states(k, v, g, initial_state, plan, output_final_state):
         k, v, g, hl, zl, dcy, seg_h, seg_z, seg_d,
         T, NT, NS, H=H, K=K, V=V, BT=BT, BK=BKs, BV=BV, PREC=_prec(v.dtype),
         num_warps=_warps("fwd_local_warps", BKs, BV),
-        num_stages=_stages(BKs, BV, k.element_size(), g.element_size(), v.element_size()),
+        num_stages=_stages(BKs, BV, k.element_size(), g.element_size(), v.element_size(), plan["BT"]),
     )
     hs = _empty(B * H, NSEG, K, V, device=dev, dtype=f32)
     zs = _empty(B * H, NSEG, K, device=dev, dtype=f32)
@@ -179,14 +196,14 @@ def _check(q, k, v, g, initial_state):
 
 class NormalizedGLAFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, g, scale, initial_state, output_final_state, eps, chunks_per_segment):
+    def forward(ctx, q, k, v, g, scale, initial_state, output_final_state, eps, chunks_per_segment, chunk):
         kern = _get_kernels()
         B, T, H, K = q.shape
         V = v.shape[-1]
         q, k, v, g = (x.contiguous() for x in (q, k, v, g))
         if initial_state is not None:
             initial_state = initial_state.contiguous().float()
-        plan = _plan(B, T, H, K, V, q.device, chunks_per_segment)
+        plan = _plan(B, T, H, K, V, q.device, chunks_per_segment, chunk)
         (hl, zl, dcy, hs, zs, _), ht = _forward_states(k, v, g, initial_state, plan, output_final_state)
         o = _empty(*v.shape, device=v.device, dtype=v.dtype)
         need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2] \
@@ -240,7 +257,8 @@ class NormalizedGLAFunction(torch.autograd.Function):
             q, g, o, do, den, dden, dhl, dzl, ecy, seg_dh, seg_dz,
             ctx.scale, ctx.eps, T, NT, NS, H=H, K=K, V=V, BT=BT, BK=BKs, BV=BV, PREC=prec,
             num_warps=_warps("bwd_local_warps", BKs, BV),
-            num_stages=_stages(BKs, BV, q.element_size(), g.element_size(), do.element_size() + o.element_size()),
+            num_stages=_stages(BKs, BV, q.element_size(), g.element_size(), do.element_size() + o.element_size(),
+                               BT),
         )
         dhs = _empty(B * H, NSEG, K, V, device=dev, dtype=f32)
         dzs = _empty(B * H, NSEG, K, device=dev, dtype=f32)
@@ -270,12 +288,12 @@ class NormalizedGLAFunction(torch.autograd.Function):
                 DO_DQK=do_dqk, DO_DV=do_dv,
                 num_warps=_warps("bwd_grad_warps", BK, BV, 4, 8), num_stages=1,
             )
-        return dq, dk, dv, dg, None, dh0, None, None, None
+        return dq, dk, dv, dg, None, dh0, None, None, None, None
 
 
 @torch.compiler.disable  # opaque to torch.compile (see lawcat.ops.fla_backend)
 def normalized_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, eps=1e-6,
-                   chunks_per_segment=None):
+                   chunks_per_segment=None, chunk=None):
     """Normalized gated linear attention, LAWCAT Eq. 8, with num and den in one pass.
 
     Args:
@@ -286,6 +304,8 @@ def normalized_gla(q, k, v, g, scale=None, initial_state=None, output_final_stat
         output_final_state: also return the final [B, H, K, V+1] float32 state.
         eps: o = num / (den + eps).
         chunks_per_segment: tuning/testing knob for the two-level state scan (default: automatic).
+        chunk: rows per chunk, 64, 32 or 16 (default: safe_chunk(g), the largest that cannot overflow; a
+            ValueError when none is safe, which lawcat.ops.gla answers with an exact kernel).
     Returns:
         (o [B, T, H, V] in v.dtype, final_state or None)
 
@@ -295,6 +315,13 @@ def normalized_gla(q, k, v, g, scale=None, initial_state=None, output_final_stat
     _check(q, k, v, g, initial_state)
     if scale is None:
         scale = q.shape[-1] ** -0.5
+    if chunk is None:
+        chunk = safe_chunk(g)
+        if chunk is None:
+            raise ValueError(f"gate decays up to {-float(g.amin()):.3g} per step: beyond the range of the "
+                             f"factored Triton kernel (|g| <= {2 * _EXP_RANGE / _CHUNKS[-1]:g}); use fla or the reference")
+    elif chunk not in _CHUNKS:
+        raise ValueError(f"chunk must be one of {_CHUNKS}, got {chunk}")
     o, ht = NormalizedGLAFunction.apply(q, k, v, g, scale, initial_state, output_final_state, eps,
-                                        chunks_per_segment)
+                                        chunks_per_segment, chunk)
     return o, ht
