@@ -40,7 +40,7 @@ for v in ${VARIANTS:-lawcat:preset=lawcat}; do
   (
     timeout $(( DEADLINE - $(date +%s) - 60 )) python3 -m lawcat.cli distill --recipe recipes/passkey.yaml --teacher default \
       --out $R/$name data.n_val=200 stage1.max_steps=$N1 stage2.max_steps=$N2 stage1.max_seconds=$S1 \
-      stage2.max_seconds=$S2 model.gla_backend=$GLA ${overrides//,/ } 2>&1 | tr '\r' '\n' | grep -v "^stage[12]: .*|" \
+      stage2.max_seconds=$S2 model.gla_backend=$GLA ${overrides//,/ } 2>&1 | tr '\r' '\n' | awk '!/^stage[12]: .*\|/ || /error/' \
       > $R/$name.distill.log
     echo "distill exit ${PIPESTATUS[0]} at +$(( $(date +%s) - T0 ))s" >> $R/$name.distill.log
     rm -rf $R/$name/state  # resumable optimizer state: not needed back

