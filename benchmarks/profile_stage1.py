@@ -9,15 +9,12 @@ teacher's forward while dispatching fewer operators than it, so the remainder is
 CPU time instead (the plumbing check; the figures mean nothing for a GPU).
 """
 import argparse
-import contextlib
 import json
-from functools import partial
 
 import torch
+from stage1_setup import stage1_setup
 from torch.profiler import ProfilerActivity, profile
 
-from lawcat import LawcatConfig, linearize, load_teacher
-from lawcat.data import BatchIterator, encode_all, make_samples, pad_token_id
 from lawcat.distill.stage1 import attention_transfer_step
 
 
@@ -33,18 +30,9 @@ def main():
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    teacher, tok = load_teacher(a.teacher, device=device, tokenizer_dir=a.tokenizer)
-    student = linearize(teacher, LawcatConfig(gla_backend=a.gla_backend))
-    student.requires_grad_(False)
-    params = student.lawcat_parameters()
-    for p in params:
-        p.requires_grad_(True)
-    samples = make_samples("passkey", tok, a.length, a.batch_size, seed=0, purpose="train")
-    batch = next(iter(BatchIterator(encode_all(tok, samples), a.batch_size, pad_token_id(tok), epochs=1)))
-    batch = {k: v.to(device) for k, v in batch.items()}
+    teacher, student, tok, batch, params, ac, device = stage1_setup(a.teacher, a.tokenizer, a.length,
+                                                                    a.batch_size, a.gla_backend)
     n = float(batch["attention_mask"].sum())
-    ac = partial(torch.autocast, "cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext
 
     def step():
         for p in params:

@@ -11,16 +11,14 @@ On one padded batch of passkey samples, CUDA events, bf16 autocast, median of --
 The sum teacher_pass + student_x is what a step of that kind costs, next to the teacher's plain forward.
 """
 import argparse
-import contextlib
 import json
 import statistics
 import time
 from functools import partial
 
 import torch
+from stage1_setup import stage1_setup
 
-from lawcat import LawcatConfig, linearize, load_teacher
-from lawcat.data import BatchIterator, encode_all, make_samples, pad_token_id
 from lawcat.distill.stage1 import _compiled_student, _embed, _squared_error
 from lawcat.layers.attention import stack_weights, stacked_linear_attention
 from lawcat.layers.feature_map import hedgehog
@@ -69,19 +67,10 @@ def main():
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    teacher, tok = load_teacher(a.teacher, device=device, tokenizer_dir=a.tokenizer)
-    student = linearize(teacher, LawcatConfig(gla_backend=a.gla_backends.split(",")[0]))
-    student.requires_grad_(False)
-    params = student.lawcat_parameters()
-    for p in params:
-        p.requires_grad_(True)
-    samples = make_samples("passkey", tok, a.length, a.batch_size, seed=0, purpose="train")
-    batch = next(iter(BatchIterator(encode_all(tok, samples), a.batch_size, pad_token_id(tok), epochs=1)))
-    batch = {k: v.to(device) for k, v in batch.items()}
+    teacher, student, tok, batch, params, ac, device = stage1_setup(a.teacher, a.tokenizer, a.length,
+                                                                    a.batch_size, a.gla_backends.split(",")[0])
     n = float(batch["attention_mask"].sum())
     cuda = device.type == "cuda"
-    ac = partial(torch.autocast, "cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext
     layers = list(student.model.layers)
     attns = [layer.self_attn for layer in layers]
 
