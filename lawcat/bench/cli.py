@@ -32,6 +32,9 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--preset", default="lawcat", help="LAWCAT preset of the student when linearizing a teacher")
     s.add_argument("--gla-backend", default=None,
                    help="the student's GLA kernel: auto (fla on CUDA), triton (lawcat's fused kernel), reference")
+    s.add_argument("--fla-autotune", action="store_true",
+                   help="let fla autotune its kernels (minutes on a fresh machine) instead of the one pinned config "
+                        "each that lawcat gives them (lawcat.ops.fla_backend): for figures that compare against fla")
     s.add_argument("--what", default="prefill,decode,op", help="comma list of prefill, decode, op, matmul")
     s.add_argument("--lengths", default="1k..128k", help="prefill lengths: '1k,2k,4k' or '1k..128k' (doubling)")
     s.add_argument("--decode-contexts", default="1k,4k,16k,64k,128k", help="contexts before the timed decode steps")
@@ -127,6 +130,10 @@ def cmd_bench(args) -> int:
         print(paths["markdown"].read_text())
         return 0
 
+    if args.fla_autotune:  # read when fla is first used (lawcat.ops.fla_backend._fla)
+        import os
+
+        os.environ["LAWCAT_FLA_AUTOTUNE"] = "1"
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda was asked for but no CUDA device is visible; use --device cpu")
