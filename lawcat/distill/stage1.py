@@ -50,22 +50,25 @@ def _layer_pairs(student, batch: dict, autocast, grad: bool):
         h = h.detach()
 
 
+# The LAWCAT side of a fused step, with the shift form of the conv: forward + backward took 40.0 ms with it against
+# 42.7 ms with cuDNN's grouped conv1d on an H200 (17,280 channels; results/stage1-throughput/h200-2026-12-01-second),
+# and it is the form torch.compile can fuse.
+_student_side = functools.partial(stacked_linear_attention, conv_impl="shift")
+
+
 @functools.cache
 def _compiled_student():
-    """stacked_linear_attention under torch.compile, with the shift form of the conv (which inductor fuses with
-    the masks, the GQA repeat and the feature map; cuDNN's conv would be an opaque call). The GLA kernel itself
-    stays an opaque call (lawcat.ops.fla_backend). dynamic=True: batches of new lengths reuse one graph."""
-    return torch.compile(functools.partial(stacked_linear_attention, conv_impl="shift"), dynamic=True)
+    """_student_side under torch.compile (inductor fuses the shift conv with the masks, the GQA repeat and the
+    feature map; cuDNN's conv would be an opaque call). The GLA kernel itself stays an opaque call
+    (lawcat.ops.fla_backend). dynamic=True: batches of new lengths reuse one graph."""
+    return torch.compile(_student_side, dynamic=True)
 
 
 def _group_pairs(student, batch: dict, autocast, grad: bool, group: int, compile: bool = False):
     """Yield (LAWCAT outputs [B,T,G,H*D], teacher outputs [B,T,G,H*D]) for consecutive groups of layers.
 
     compile: run the LAWCAT side through torch.compile (_compiled_student)."""
-    # The shift form of the conv: the fused LAWCAT side's forward + backward took 40.0 ms with it against 42.7 ms
-    # with cuDNN's grouped conv1d on an H200 (17,280 channels; results/stage1-throughput/h200-2026-12-01-second),
-    # and it is the form torch.compile can fuse.
-    student_side = _compiled_student() if compile else functools.partial(stacked_linear_attention, conv_impl="shift")
+    student_side = _compiled_student() if compile else _student_side
     h, rope, pad_mask = _embed(student, batch, autocast)
     layers = list(student.model.layers)
     for start in range(0, len(layers), group):

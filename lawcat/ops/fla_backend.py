@@ -21,8 +21,6 @@ def use_shipped_configs() -> str | None:
     fla autotunes every Triton kernel on first use: minutes on a fresh machine. The shipped configs are what its
     autotuner chose on that GPU (benchmarks/gpu/dump_fla_configs.py); strict mode uses one only for the exact
     autotune key it was tuned for and autotunes anything else as usual. A user's own FLA_CONFIG_DIR wins."""
-    import torch
-
     if "FLA_CONFIG_DIR" in os.environ or not torch.cuda.is_available():
         return None
     gpu = re.sub(r"[^0-9A-Za-z]+", "_", torch.cuda.get_device_name(0)).strip("_")
@@ -56,7 +54,8 @@ def pin_autotuners(modules) -> dict[str, int]:
     fla 0.6.0 autotunes each chunk kernel over up to 48 configs on first use: on a fresh H200 that outlasted a
     10-minute GPU command three leases running (results/gpu/README.md), and it recurs on every new machine.
     Triton runs a one-config autotuner without benchmarking. The config is a valid one (fla lists it), not the
-    tuned best: a few percent of kernel speed for minutes of start-up. Returns {kernel: candidates it had}."""
+    tuned best; what that costs in kernel speed against tuned configs is not measured yet (LAWCAT_FLA_AUTOTUNE=1
+    for figures that compare against fla). Returns {kernel: candidates it had}."""
     pinned = {}
     for module in modules:
         for obj in list(vars(module).values()):

@@ -33,6 +33,8 @@ def safe_chunk(g: torch.Tensor) -> int | None:
         if chunk / 2 * strongest <= _EXP_RANGE:
             return chunk
     return None
+
+
 _kernels = None
 
 
