@@ -5,6 +5,8 @@
     python benchmarks/stage1_throughput.py --layer-groups 0,1 --out t.json          # all layers fused vs one by one
     python benchmarks/stage1_throughput.py --teacher random:smollm2-135m --tokenizer DIR   # no GGUF needed
     python benchmarks/stage1_throughput.py --gla-backends triton --compile both --out t.json   # eager and compiled
+    python benchmarks/stage1_throughput.py --cuda-graph both --teacher-graph --out t.json  # stage 1 replayed from
+                                                 # CUDA graphs; also the teacher's forward as a CUDA graph, for scale
 
 All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
 passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
@@ -12,7 +14,9 @@ transfer; --layer-groups picks how many layers run as one fused pass, 0 = all) a
 forward + backward, next-token loss). The seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends or
 --layer-groups, stage 1 is timed once per pair and stage 2 once per backend (the first of each is the headline;
 all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for stage 1, with
-"/compiled" appended for stage 1 under torch.compile: --compile on|off|both, fused groups only).
+"/compiled" appended for stage 1 under torch.compile: --compile on|off|both, fused groups only, and "/graph" for
+stage 1 replayed from CUDA graphs: --cuda-graph on|off|both, all layers fused, lawcat.distill.stage1_graph).
+Stage 1 runs as training runs it: right-padded batches, layers unmasked (lawcat.distill.stage1._embed).
 """
 import argparse
 import contextlib
@@ -27,6 +31,7 @@ from lawcat.data import BatchIterator, encode_all, make_samples, pad_token_id
 from lawcat.distill.lora import add_lora, lora_parameters
 from lawcat.distill.run import stage2_loss
 from lawcat.distill.stage1 import attention_transfer_step
+from lawcat.distill.stage1_graph import GraphedStage1
 
 
 def timed(fn, steps, device):
@@ -47,6 +52,20 @@ def timed(fn, steps, device):
     return (time.perf_counter() - t0) / steps
 
 
+def graphed(fn):
+    """fn (no arguments, CUDA work only) captured once in a CUDA graph; returns its replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--teacher", default="default")
@@ -59,6 +78,10 @@ def main():
     ap.add_argument("--tokenizer", default=None, help="tokenizer folder for a random: teacher (else the default's)")
     ap.add_argument("--compile", default="off", choices=("off", "on", "both"),
                     help="stage 1's fused LAWCAT side through torch.compile (stage1.compile)")
+    ap.add_argument("--cuda-graph", default="off", choices=("off", "on", "both"),
+                    help="stage 1 replayed from CUDA graphs (stage1.cuda_graph; CUDA only, all layers fused)")
+    ap.add_argument("--teacher-graph", action="store_true",
+                    help="also time the teacher's forward captured in a CUDA graph (no launch overhead)")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     teacher, tok = load_teacher(a.teacher, device=device, tokenizer_dir=a.tokenizer)
@@ -88,27 +111,45 @@ def main():
     for p in s2_params:
         p.requires_grad_(True)
     t_teacher = timed(teacher_fwd, a.steps, device)
+    t_teacher_graph = timed(graphed(teacher_fwd), a.steps, device) if a.teacher_graph else None
     by_backend = {}
     groups = [int(g) for g in a.layer_groups.split(",")]
     for backend in a.gla_backends.split(","):
         student.config.gla_backend = backend  # the layers read it from the shared config at each call
         t2 = timed(train_step(s2_params, lambda: stage2_loss(student, ac, batch, n_labels, True)), a.steps, device)
         by_backend[backend] = {"stage2_tok_s": n_tok / t2, "s_per_step": {"stage2": t2}}
-        modes = {"off": [False], "on": [True], "both": [False, True]}[a.compile]
-        for group, compiled in [(g, c) for g in groups for c in modes if not (c and g == 1)]:
-            t1 = timed(train_step(s1_params, lambda: attention_transfer_step(student, batch, 1000.0, float(n_tok), ac,
-                                                                             layer_group=group, compile=compiled)),
-                       a.steps, device)
-            by_backend[f"{backend}/group{group}" + ("/compiled" if compiled else "")] = {
-                "stage1_tok_s": n_tok / t1, "stage1_over_teacher": t_teacher / t1,
-                "s_per_step": {"teacher_forward": t_teacher, "stage1": t1}}
+        modes = {"off": [False], "on": [True], "both": [False, True]}
+        runs = [(g, c, False) for g in groups for c in modes[a.compile] if not (c and g == 1)]
+        runs += [(0, False, True) for graph in modes[a.cuda_graph] if graph]
+        for group, compiled, graph in runs:
+            key = f"{backend}/group{group}" + ("/compiled" if compiled else "") + ("/graph" if graph else "")
+            if graph:
+                step = GraphedStage1(student, s1_params, 1000.0, ac, pad_id=pad_token_id(tok))
+                loss = partial(step, batch, float(n_tok))
+            else:
+                loss = partial(attention_transfer_step, student, batch, 1000.0, float(n_tok), ac, layer_group=group,
+                               compile=compiled, right_padded=True)
+            try:
+                t1 = timed(train_step(s1_params, loss), a.steps, device)
+            except Exception as e:  # recorded, not hidden: the entry says why it has no timing
+                if not graph:
+                    raise
+                by_backend[key] = {"error": f"{type(e).__name__}: {e}"}
+                print(f"{key}: {by_backend[key]['error']}")
+                continue
+            by_backend[key] = {"stage1_tok_s": n_tok / t1, "stage1_over_teacher": t_teacher / t1,
+                               "s_per_step": {"teacher_forward": t_teacher, "stage1": t1}}
+            if t_teacher_graph:
+                by_backend[key]["stage1_over_graphed_teacher"] = t_teacher_graph / t1
+                by_backend[key]["s_per_step"]["teacher_forward_graphed"] = t_teacher_graph
     first_backend = a.gla_backends.split(",")[0]
-    first_s1 = next(k for k in by_backend if k.startswith(f"{first_backend}/"))
+    first_s1 = next(k for k in by_backend if k.startswith(f"{first_backend}/") and "error" not in by_backend[k])
     s1_head, s2_head = by_backend[first_s1], by_backend[first_backend]
     res = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "teacher": a.teacher,
            "batch_size": a.batch_size, "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher,
            "stage1_tok_s": s1_head["stage1_tok_s"], "stage2_tok_s": s2_head["stage2_tok_s"],
-           "stage1_over_teacher": s1_head["stage1_over_teacher"],
+           "stage1_over_teacher": s1_head["stage1_over_teacher"], "teacher_forward_graphed_tok_s":
+           n_tok / t_teacher_graph if t_teacher_graph else None,
            "s_per_step": {**s1_head["s_per_step"], **s2_head["s_per_step"]}, "by_backend": by_backend}
     print(json.dumps(res, indent=2))
     if a.out:

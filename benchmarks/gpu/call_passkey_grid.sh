@@ -11,6 +11,7 @@
 # plan, logs, teacher results) as $OUT/common.tar.gz.
 # A later call on the same warm machine can reuse step 1: RUN_DIR=/tmp/grid2 THROUGHPUT=/tmp/grid/throughput.json
 # SKIP_THROUGHPUT=1, and N1/N2 to give its variants the same step counts as the first call's (plan.txt).
+# S1_GRAPH=1: stage 1 replayed from CUDA graphs (stage1.cuda_graph=true), planned with the "/graph" timings.
 set -uo pipefail
 T0=$(date +%s)
 DEADLINE=$(( T0 + ${BUDGET_S:-575} ))
@@ -29,18 +30,20 @@ if [ ! -f $TP ]; then
   tar czf $OUT/common.tar.gz -C $R .; exit 6
 fi
 # Step counts for the time box, with the faster measured GLA backend (stage-1 fused + stage-2 step); GLA=... forces one.
+GRAPH_OVERRIDE=""; GRAPH_PLAN=""
+if [ "${S1_GRAPH:-0}" = 1 ]; then GRAPH_OVERRIDE="stage1.cuda_graph=true"; GRAPH_PLAN="--stage1-variant /graph"; fi
 read N1 N2 BEST < <(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
-  --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend ${GLA:-best} 2>/dev/null || echo "400 300 auto")
+  --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend ${GLA:-best} $GRAPH_PLAN 2>/dev/null || echo "400 300 auto")
 GLA=${GLA:-$BEST}
 N1=${FIXED_N1:-$N1}; N2=${FIXED_N2:-$N2}
-echo "backend $GLA, planned steps: stage1 $N1, stage2 $N2 (caps ${S1}s, ${S2}s) at +$(( $(date +%s) - T0 ))s" | tee $R/plan.txt
+echo "backend $GLA ${GRAPH_OVERRIDE}, planned steps: stage1 $N1, stage2 $N2 (caps ${S1}s, ${S2}s) at +$(( $(date +%s) - T0 ))s" | tee $R/plan.txt
 ( DEADLINE=$(( DEADLINE - 5 )) OUTDIR=$R/teacher bash benchmarks/gpu/teacher_eval.sh ${TEACHER_TASKS:-} > $R/teacher_eval.log 2>&1 ) &
 for v in ${VARIANTS:-lawcat:preset=lawcat}; do
   name=${v%%:*}; overrides=${v#*:}
   (
     timeout $(( DEADLINE - $(date +%s) - 60 )) python3 -m lawcat.cli distill --recipe recipes/passkey.yaml --teacher default \
       --out $R/$name data.n_val=200 stage1.max_steps=$N1 stage2.max_steps=$N2 stage1.max_seconds=$S1 \
-      stage2.max_seconds=$S2 model.gla_backend=$GLA ${overrides//,/ } 2>&1 | tr '\r' '\n' | awk '!/^stage[12]: .*\|/ || /error/' \
+      stage2.max_seconds=$S2 model.gla_backend=$GLA $GRAPH_OVERRIDE ${overrides//,/ } 2>&1 | tr '\r' '\n' | awk '!/^stage[12]: .*\|/ || /error/' \
       > $R/$name.distill.log
     echo "distill exit ${PIPESTATUS[0]} at +$(( $(date +%s) - T0 ))s" >> $R/$name.distill.log
     rm -rf $R/$name/state  # resumable optimizer state: not needed back

@@ -62,6 +62,7 @@ class Stage1Spec(StageSpec):
     mse_weight: float = 1000.0
     layer_group: int = 0             # layers fused into one pass (0 = all: fastest; 1 = one at a time: least memory)
     compile: bool = False            # the fused pass through torch.compile (GPU: fewer kernels; compiles first)
+    cuda_graph: bool = False         # the fused step captured in CUDA graphs and replayed (lawcat.distill.stage1_graph)
 
 
 @dataclass
@@ -177,6 +178,9 @@ def validate(recipe: Recipe) -> None:
             raise RecipeError(f"{name}.save_every must be >= 1")
     if recipe.stage1.layer_group < 0:
         raise RecipeError("stage1.layer_group must be >= 0 (0 = all layers in one pass)")
+    if recipe.stage1.cuda_graph and (recipe.stage1.layer_group != 0 or recipe.stage1.compile):
+        raise RecipeError("stage1.cuda_graph captures the fused step of all layers: it needs stage1.layer_group=0 "
+                          "and stage1.compile=false")
     if recipe.precision not in ("auto", "fp32", "bf16"):
         raise RecipeError(f"precision must be auto, fp32 or bf16, not {recipe.precision!r}")
     if recipe.parallel not in ("ddp", "fsdp"):

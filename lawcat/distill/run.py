@@ -29,6 +29,7 @@ from .distributed import DistContext, apply_fsdp, barrier, full_state_dict, setu
 from .lora import add_lora, lora_parameters, merge_lora, merge_lora_state
 from .recipe import Recipe
 from .stage1 import attention_transfer_step
+from .stage1_graph import GraphedStage1
 from .trainer import Trainer
 
 
@@ -62,6 +63,25 @@ def stage2_loss(student, autocast, batch, token_count, backward):
     if backward:
         loss.backward()
     return loss
+
+
+def stage1_loss_fn(recipe: Recipe, student, autocast, pad_id: int, ctx: DistContext, sharded):
+    """Stage 1's `(batch, token_count, backward) -> loss`: eager, or replayed from CUDA graphs (stage1.cuda_graph).
+
+    The training and validation batches are right-padded (make_batches, BatchIterator's default), which lets the
+    layers run unmasked (lawcat.distill.stage1._embed)."""
+    s1 = recipe.stage1
+    if s1.cuda_graph:
+        if sharded is not None:  # (layer_group and compile are checked with the recipe)
+            raise LawcatError("stage1.cuda_graph captures the fused step of all layers; FSDP runs layer by layer: "
+                              "use parallel=ddp or stage1.cuda_graph=false")
+        if ctx.device.type != "cuda":
+            raise LawcatError(f"stage1.cuda_graph needs a CUDA device; this run is on {ctx.device}")
+        return GraphedStage1(student, student.lawcat_parameters(), s1.mse_weight, autocast, pad_id=pad_id)
+    # FSDP's per-layer units hold their full parameters only inside their own forward: layer by layer there.
+    group = 1 if sharded is not None else s1.layer_group
+    return lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw, layer_group=group,
+                                                    compile=s1.compile, right_padded=True)
 
 
 def _named(student, params) -> dict:
@@ -128,18 +148,19 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     s1 = recipe.stage1
     for p in student.lawcat_parameters():
         p.requires_grad_(True)
+    stage1_loss = stage1_loss_fn(recipe, student, autocast, pad, ctx, sharded)
     trainer1 = Trainer(
         "stage1", _named(student, student.lawcat_parameters()), s1,
         make_batches(train, tokenizer, s1.batch_size, recipe.seed, recipe.data.bucket), val_batches(s1.batch_size),
-        # FSDP's per-layer units hold their full parameters only inside their own forward: layer by layer there.
-        lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw,
-                                                 layer_group=1 if sharded is not None else s1.layer_group,
-                                                 compile=s1.compile),
-        lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
+        stage1_loss, lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
     if resume and trainer1.has_checkpoint():
         trainer1.load()
     student.train()
     summary["stage1"] = trainer1.run()  # returns at once when a resumed stage 1 had already finished
+    if isinstance(stage1_loss, GraphedStage1):
+        summary["stage1"]["cuda_graph"] = {"replays": stage1_loss.replays, "eager_steps": stage1_loss.eager_steps,
+                                           "redone_out_of_range": stage1_loss.redone, "shapes": len(stage1_loss.graphs)}
+        stage1_loss.release()  # stage 2 needs the memory (and other trainings sharing the GPU)
 
     # ---- stage 2 -------------------------------------------------------------------------------------------
     if run_stage2:

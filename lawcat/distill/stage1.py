@@ -28,21 +28,26 @@ def teacher_positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(1) - 1).clamp_min(0)
 
 
-def _embed(student, batch: dict, autocast):
+def _embed(student, batch: dict, autocast, right_padded: bool = False):
+    """Embeddings, RoPE tables and the padding mask the layers need (None: attend causally, no mask).
+
+    right_padded: the caller guarantees every row's padding comes after its tokens (the training batches). Then no
+    real token can see a pad (attention and conv are causal), so the layers run unmasked, which is exact for every
+    real token (the loss masks the pads) and spares a host sync (`mask.all()`) and SDPA's masked kernels."""
     ids, mask = batch["input_ids"], batch["attention_mask"]
     model = student.model
     with torch.no_grad(), autocast():
         h = model.embed_tokens(ids)
         rope = model.rotary_emb(h, teacher_positions(mask))
-    return h, rope, None if bool(mask.all()) else mask
+    return h, rope, None if right_padded or bool(mask.all()) else mask
 
 
-def _layer_pairs(student, batch: dict, autocast, grad: bool):
+def _layer_pairs(student, batch: dict, autocast, grad: bool, right_padded: bool = False):
     """Yield (LAWCAT output, teacher output) before o_proj for each layer, the teacher's output flowing on.
 
     Each layer's graph is alive only until the next one starts, so a caller that back-propagates per yielded
     pair holds one layer's activations at a time."""
-    h, rope, pad_mask = _embed(student, batch, autocast)
+    h, rope, pad_mask = _embed(student, batch, autocast, right_padded)
     for layer in student.model.layers:
         with torch.set_grad_enabled(grad), autocast():
             h, pred, target = layer(h, pad_mask, None, rope, transfer=True)
@@ -64,12 +69,13 @@ def _compiled_student():
     return torch.compile(_student_side, dynamic=True)
 
 
-def _group_pairs(student, batch: dict, autocast, grad: bool, group: int, compile: bool = False):
+def _group_pairs(student, batch: dict, autocast, grad: bool, group: int, compile: bool = False,
+                 right_padded: bool = False):
     """Yield (LAWCAT outputs [B,T,G,H*D], teacher outputs [B,T,G,H*D]) for consecutive groups of layers.
 
     compile: run the LAWCAT side through torch.compile (_compiled_student)."""
     student_side = _compiled_student() if compile else _student_side
-    h, rope, pad_mask = _embed(student, batch, autocast)
+    h, rope, pad_mask = _embed(student, batch, autocast, right_padded)
     layers = list(student.model.layers)
     for start in range(0, len(layers), group):
         members = layers[start:start + group]
@@ -91,19 +97,21 @@ def _squared_error(pred, target, mask) -> torch.Tensor:
     return (pred.float() - target.float()).pow(2).mul(m).sum() / pred.shape[-1]
 
 
-def attention_transfer_step(student, batch: dict, mse_weight: float, token_count: float,
+def attention_transfer_step(student, batch: dict, mse_weight: float, token_count,
                             autocast=contextlib.nullcontext, backward: bool = True,
-                            layer_group: int = 0, compile: bool = False) -> torch.Tensor:
+                            layer_group: int = 0, compile: bool = False, right_padded: bool = False) -> torch.Tensor:
     """Forward (and backward) one batch through all layers. Returns the summed per-layer weighted MSE,
-    normalised by `token_count` (the global number of real tokens, for exact data parallelism).
+    normalised by `token_count` (the global number of real tokens, for exact data parallelism; a float, or a
+    0-dim tensor where the step is replayed from a CUDA graph).
 
     layer_group: layers evaluated together (0 = all, 1 = one at a time; see the module docstring).
     compile: the fused LAWCAT side through torch.compile (fewer, fused kernels on a GPU; the first steps compile,
-    and the layer-by-layer path, layer_group=1, ignores it)."""
+    and the layer-by-layer path, layer_group=1, ignores it).
+    right_padded: every row is padded at its end only (see _embed); the training batches are."""
     n_layers = len(student.model.layers)
     group = n_layers if layer_group <= 0 else min(layer_group, n_layers)
-    pairs = (_layer_pairs(student, batch, autocast, backward) if group == 1
-             else _group_pairs(student, batch, autocast, backward, group, compile))
+    pairs = (_layer_pairs(student, batch, autocast, backward, right_padded) if group == 1
+             else _group_pairs(student, batch, autocast, backward, group, compile, right_padded))
     total = torch.zeros((), device=batch["input_ids"].device)
     for pred, target in pairs:
         loss = _squared_error(pred, target, batch["attention_mask"]) / token_count * mse_weight

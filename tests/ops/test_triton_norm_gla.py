@@ -414,3 +414,22 @@ def test_model_with_triton_backend_matches_reference():
         outs[backend] = (full, step)
     torch.testing.assert_close(outs["triton"][0], outs["reference"][0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(outs["triton"][1], outs["reference"][0][:, 65:66], rtol=1e-4, atol=1e-4)
+
+
+def test_deferred_range_checks_flag_instead_of_syncing():
+    """Inside the context safe_chunk returns the context's chunk and records a device flag per call (true past the
+    chunk's range, |g| > 10 for 16 rows); outside it, the synced choice is back."""
+    from lawcat.ops.triton_norm_gla import deferred_range_checks, safe_chunk
+
+    with deferred_range_checks(16) as flags:
+        assert safe_chunk(torch.tensor([-0.1, -4.0])) == 16
+        assert safe_chunk(torch.tensor([-12.0])) == 16
+    assert [bool(f) for f in flags] == [False, True]
+    with deferred_range_checks(32) as flags:
+        safe_chunk(torch.tensor([-4.0]))
+        safe_chunk(torch.tensor([-5.5]))
+    assert [bool(f) for f in flags] == [False, True]
+    assert safe_chunk(torch.tensor([-12.0])) is None
+    with pytest.raises(ValueError, match="chunk must be one of"):
+        with deferred_range_checks(8):
+            pass

@@ -9,11 +9,12 @@ with z as its last column.  Triton is imported on first call only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
 
-__all__ = ["normalized_gla", "safe_chunk", "triton_available"]
+__all__ = ["deferred_range_checks", "normalized_gla", "safe_chunk", "triton_available"]
 
 CHUNK = 64
 # Intra-chunk decays are factored around the chunk's middle row, so a factor reaches exp(BT/2 * |g|) for the
@@ -27,12 +28,43 @@ def safe_chunk(g: torch.Tensor) -> int | None:
     only an unfactored kernel, fla's or the reference, is exact then). One reduction and one host sync.
 
     Training drives some gates far below their initial -0.04 (2026-12-01: a fused stage-1 run on the default
-    teacher went NaN at step 45 with 64-row chunks); a shorter chunk keeps those steps exact."""
+    teacher went NaN at step 45 with 64-row chunks); a shorter chunk keeps those steps exact.
+    Inside `deferred_range_checks` there is no sync: the chunk is that context's, and the check is a flag."""
+    if _DEFERRED:
+        chunk, flags = _DEFERRED[-1]
+        if g.numel():
+            flags.append(g.detach().amin() < -_limit(chunk))
+        return chunk
     strongest = -float(g.detach().amin()) if g.numel() else 0.0
     for chunk in _CHUNKS:
         if chunk / 2 * strongest <= _EXP_RANGE:
             return chunk
     return None
+
+
+def _limit(chunk: int) -> float:
+    """The strongest per-step decay |g| a chunk of this many rows represents without overflow."""
+    return _EXP_RANGE / (chunk / 2)
+
+
+_DEFERRED: list = []  # active deferred_range_checks contexts, innermost last: (chunk, flags)
+
+
+@contextlib.contextmanager
+def deferred_range_checks(chunk: int = 16):
+    """Within: `safe_chunk` returns `chunk` without reading anything back, and appends to the yielded list a
+    device bool per call, true where the call's gate was too strong for that chunk (|g| > 10 for 16 rows).
+
+    For work that must not sync, e.g. a CUDA-graph capture (lawcat.distill.stage1_graph): the caller reads the
+    flags after the work and redoes it on the exact path when one is set, so a result is never silently wrong."""
+    if chunk not in _CHUNKS:
+        raise ValueError(f"chunk must be one of {_CHUNKS}, got {chunk}")
+    flags: list = []
+    _DEFERRED.append((chunk, flags))
+    try:
+        yield flags
+    finally:
+        _DEFERRED.pop()
 
 
 _kernels = None
