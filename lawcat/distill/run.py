@@ -159,7 +159,8 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     summary["stage1"] = trainer1.run()  # returns at once when a resumed stage 1 had already finished
     if isinstance(stage1_loss, GraphedStage1):
         summary["stage1"]["cuda_graph"] = {"replays": stage1_loss.replays, "eager_steps": stage1_loss.eager_steps,
-                                           "redone_out_of_range": stage1_loss.redone, "shapes": len(stage1_loss.graphs)}
+                                           "redone_out_of_range": stage1_loss.redone, "exact_since_replay": stage1_loss.exact_since,
+                                           "graphs": len(stage1_loss.graphs)}
         stage1_loss.release()  # stage 2 needs the memory (and other trainings sharing the GPU)
 
     # ---- stage 2 -------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ What a replay needs, and how this module provides it:
   None before a step);
 - no host syncs inside: the batches are right-padded (stage1._embed runs unmasked), and lawcat's Triton kernel
   takes a fixed 16-row chunk with a device-side range flag (lawcat.ops.triton_norm_gla.deferred_range_checks).
-  A replay whose flag is set (a gate stronger than |g| = 10 somewhere) is redone eagerly on the exact path, so a
-  replay never returns a wrong result silently.
+  A replay whose flag is set (a gate stronger than |g| = 10 somewhere) is redone from a graph of the exact kernel
+  (fla's), which then serves every later step, so a replay never returns a wrong result silently.
 Validation (no backward) and shapes beyond `max_graphs` run eagerly.
 """
 from __future__ import annotations
@@ -62,6 +62,9 @@ class GraphedStage1:
         self.graphs: dict[tuple, _Graph] = {}
         self.pool = torch.cuda.graph_pool_handle()
         self.replays = self.eager_steps = self.redone = 0  # counters for the summary and the tests
+        # exact: replay graphs whose GLA runs through fla's unfactored kernels (no range limit) instead of lawcat's
+        # Triton kernel; set at the first out-of-range replay (exact_since: the replay count then).
+        self.exact, self.exact_since = False, None
 
     def _step(self, batch, token_count, backward=True):
         return attention_transfer_step(self.student, batch, self.mse_weight, token_count, self.autocast, backward,
@@ -74,25 +77,40 @@ class GraphedStage1:
     def __call__(self, batch: dict, token_count, backward: bool = True) -> torch.Tensor:
         if not backward:
             return self._step(batch, token_count, backward=False)
-        ids, mask = batch["input_ids"], batch["attention_mask"]
-        B, T = ids.shape
-        L = -(-T // self.pad_multiple) * self.pad_multiple
-        entry = self.graphs.get((B, L))
+        entry = self._entry(batch, token_count)
         if entry is None:
-            if len(self.graphs) >= self.max_graphs:
-                return self.eager(batch, token_count)
-            entry = self._capture(batch, token_count, L)
-        self._load(entry, ids, mask, token_count)
-        entry.graph.replay()
-        self.replays += 1
-        if entry.out_of_range is not None and bool(entry.out_of_range):  # the one read-back of the step
-            self.redone += 1
-            for p in self.params:
-                p.grad = None
             return self.eager(batch, token_count)
+        self._replay(entry, batch, token_count)
+        if entry.out_of_range is not None and bool(entry.out_of_range):  # the one read-back of the step
+            # Gates have outgrown the captured chunk. They rarely shrink back, so from now on every step replays a
+            # graph of the exact kernel instead (fla's; on 2026-12-02 the passkey runs crossed |g| = 10 within
+            # their first hundred steps); this step is redone there.
+            self.redone += 1
+            self.exact, self.exact_since = True, self.replays
+            entry = self._entry(batch, token_count)
+            if entry is None:
+                for p in self.params:
+                    p.grad = None
+                return self.eager(batch, token_count)
+            self._replay(entry, batch, token_count)
         for p, g in zip(self.params, entry.grads):
             p.grad = g
         return entry.loss.clone()
+
+    def _entry(self, batch, token_count) -> _Graph | None:
+        """The graph for this batch's padded shape (captured on first use), or None past max_graphs."""
+        B, T = batch["input_ids"].shape
+        key = (B, -(-T // self.pad_multiple) * self.pad_multiple, self.exact)
+        if key not in self.graphs:
+            if len(self.graphs) >= self.max_graphs:
+                return None
+            self._capture(batch, token_count, key)
+        return self.graphs[key]
+
+    def _replay(self, entry: _Graph, batch, token_count) -> None:
+        self._load(entry, batch["input_ids"], batch["attention_mask"], token_count)
+        entry.graph.replay()
+        self.replays += 1
 
     def release(self) -> None:
         """Free the graphs and their memory pool (all of stage 1's activations), e.g. before stage 2 starts; the
@@ -111,9 +129,9 @@ class GraphedStage1:
         entry.attention_mask[:, T:].zero_()
         entry.token_count.fill_(float(token_count))
 
-    def _capture(self, batch: dict, token_count, L: int) -> _Graph:
+    def _capture(self, batch: dict, token_count, key: tuple) -> None:
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        B = ids.shape[0]
+        B, L, exact = key
         static = dict(input_ids=torch.empty(B, L, dtype=ids.dtype, device=ids.device),
                       attention_mask=torch.empty(B, L, dtype=mask.dtype, device=mask.device),
                       token_count=torch.empty((), dtype=torch.float32, device=ids.device))
@@ -121,26 +139,32 @@ class GraphedStage1:
         self._load(entry, ids, mask, token_count)
         inputs = {"input_ids": entry.input_ids, "attention_mask": entry.attention_mask}
         # Warm-up on a side stream (as torch.cuda.graphs asks): Triton compiles, cuBLAS/cuDNN pick their kernels.
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(self.warmup):
-                for p in self.params:
-                    p.grad = None
-                with deferred_range_checks(self.chunk):
-                    self._step(inputs, entry.token_count)
-        torch.cuda.current_stream().wait_stream(side)
-        for p in self.params:
-            p.grad = None
-        graph = torch.cuda.CUDAGraph()
-        with deferred_range_checks(self.chunk) as flags, torch.cuda.graph(graph, pool=self.pool):
-            loss = self._step(inputs, entry.token_count)
-            bad = torch.stack(flags).any() if flags else None
+        cfg = self.student.config
+        backend = cfg.gla_backend
+        if exact:  # the layers read the backend from the shared config at each call: set it for the capture only
+            cfg.gla_backend = "fla"
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup):
+                    for p in self.params:
+                        p.grad = None
+                    with deferred_range_checks(self.chunk):
+                        self._step(inputs, entry.token_count)
+            torch.cuda.current_stream().wait_stream(side)
+            for p in self.params:
+                p.grad = None
+            graph = torch.cuda.CUDAGraph()
+            with deferred_range_checks(self.chunk) as flags, torch.cuda.graph(graph, pool=self.pool):
+                loss = self._step(inputs, entry.token_count)
+                bad = torch.stack(flags).any() if flags else None
+        finally:
+            cfg.gla_backend = backend
         missing = [i for i, p in enumerate(self.params) if p.grad is None]
         if missing:
             raise LawcatError(f"the captured stage-1 step leaves {len(missing)} trained parameter(s) without a "
                               "gradient; they are not used by the fused step")
         entry.graph, entry.loss, entry.out_of_range = graph, loss, bad
         entry.grads = [p.grad for p in self.params]
-        self.graphs[(B, L)] = entry
-        return entry
+        self.graphs[key] = entry

@@ -17,11 +17,22 @@ BACKENDS = ("auto", "reference", "recurrent", "fla", "triton")
 
 
 def _pick(backend: str, x: torch.Tensor) -> str:
+    """The kernel that serves a call. The GPU backends (fla, triton) name a kernel for CUDA tensors; a student
+    trained with one and saved with it in its config runs on CPU through the reference ops, the same arithmetic
+    (the Triton kernel also runs on CPU tensors under TRITON_INTERPRET=1, for its tests)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown GLA backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
         return "fla" if x.is_cuda else "reference"
+    if backend in ("fla", "triton") and not x.is_cuda and not (backend == "triton" and _interpret()):
+        return "reference"
     return backend
+
+
+def _interpret() -> bool:
+    from .triton_norm_gla.ops import _interpret as interpret
+
+    return interpret()
 
 
 def gla_augmented(q, k, v_aug, g, scale: float = 1.0, initial_state=None, backend: str = "auto",

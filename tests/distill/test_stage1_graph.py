@@ -129,9 +129,10 @@ def test_replays_equal_the_eager_step(backend, preset):
 
 @pytest.mark.cuda
 @cuda
-def test_out_of_range_gates_are_redone_eagerly():
-    """Gates stronger than the captured 16-row chunk represents (|g| > 10): the replay's flag is set and the step
-    is redone on the exact path, with that path's result."""
+def test_out_of_range_gates_switch_to_an_exact_graph():
+    """Gates stronger than the captured 16-row chunk represents (|g| > 10): the replay's flag is set, the step is
+    redone from a graph of fla's exact kernel, and later steps replay that graph directly; results match the
+    eager step (which takes the exact path itself)."""
     student = _student(gla_backend="triton", device="cuda")
     with torch.no_grad():
         for layer in student.model.layers:
@@ -139,9 +140,14 @@ def test_out_of_range_gates_are_redone_eagerly():
     params = student.lawcat_parameters()
     ac = partial(torch.autocast, "cuda", dtype=torch.bfloat16)
     graphed = GraphedStage1(student, params, 1000.0, ac, warmup=1)
-    batch = {k: v.cuda() for k, v in _right_padded(3, 2, 200, [200, 150]).items()}
-    ref = _run(student, lambda: attention_transfer_step(student, batch, 1000.0, 350.0, ac))
-    got = _run(student, lambda: graphed(batch, 350.0))
-    assert graphed.redone == 1 and graphed.eager_steps == 1
-    assert torch.isfinite(got[0])
-    torch.testing.assert_close(got[0], ref[0], rtol=1e-3, atol=0)
+    for i in range(2):
+        batch = {k: v.cuda() for k, v in _right_padded(3 + i, 2, 200, [200, 150]).items()}
+        ref = _run(student, lambda: attention_transfer_step(student, batch, 1000.0, 350.0, ac))
+        got = _run(student, lambda: graphed(batch, 350.0))
+        assert torch.isfinite(got[0])
+        torch.testing.assert_close(got[0], ref[0], rtol=2e-2, atol=0)
+        a, b = torch.cat([g.flatten() for g in got[1]]), torch.cat([g.flatten() for g in ref[1]])
+        assert ((a - b).norm() / b.norm()).item() < 3e-2
+    # step 1: the Triton replay (flagged) and the exact one; step 2: the exact one only
+    assert (graphed.redone, graphed.exact_since, graphed.replays, graphed.eager_steps) == (1, 1, 3, 0)
+    assert student.config.gla_backend == "triton"   # set for the capture only

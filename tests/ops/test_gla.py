@@ -146,3 +146,16 @@ def test_factored_and_pairwise_paths_agree_with_recurrence(g_value):
     torch.testing.assert_close(state, ref_state, rtol=1e-9, atol=1e-9)
     for a, b in ((qs, qr), (ks, kr), (vs, vr), (gs, gr)):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["fla", "triton"])
+def test_gpu_backends_serve_cpu_tensors_through_the_reference(backend, monkeypatch):
+    """A student trained with a GPU backend keeps it in its config; on CPU its calls take the reference ops."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    torch.manual_seed(0)
+    q, k = torch.rand(1, 9, 2, 4), torch.rand(1, 9, 2, 4)
+    v, g = torch.randn(1, 9, 2, 3), -torch.rand(1, 9, 2, 4)
+    ref, ref_state = normalized_gla(q, k, v, g, backend="reference")
+    out, state = normalized_gla(q, k, v, g, backend=backend)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(state, ref_state)
