@@ -2,11 +2,11 @@
 # GPU call 1 of a session (carry .whl and .stage1; no teacher needed yet). Two jobs side by side:
 #   GPU 0: the CUDA tests (fla path == reference, the Triton normalized GLA kernel, the student on CUDA == CPU)
 #   GPU 1 (or GPU 0 after the tests on a one-GPU machine): `lawcat bench` on the Llama-3.2-1B shape
-# and leaves ~/stage/part00 for the call that assembles the teacher (call 2).
+# and keeps the first teacher part in ~/stage for the call that assembles the teacher.
 #   bash benchmarks/gpu/call1_tests_and_bench.sh [bench time budget in s, default 300]
 set -uo pipefail
 BUDGET=${1:-300}
-mkdir -p ~/stage && cp .stage1/part00 ~/stage/
+source benchmarks/gpu/keep_parts.sh > /dev/null
 source benchmarks/gpu/unpack_wheels.sh
 R=/tmp/call1; mkdir -p $R
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee $R/gpu.txt

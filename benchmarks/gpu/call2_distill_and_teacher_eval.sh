@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU call 2 (carry .whl and .stage2, sent right after call 1, which left ~/stage/part00). Two jobs side by side:
+# GPU call 2 (carry .whl and .stage3, sent right after the calls that left teacher parts 00 and 01 in ~/stage). Two jobs side by side:
 #   GPU 0: the passkey recipe end to end, time-boxed from a throughput measurement taken first (stage 1 vs the
 #          teacher's forward, stage 2), then the student on passkey 1K-32K, 50 samples per length;
 #   GPU 1: the default teacher on every task (teacher_eval.sh) until the deadline.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU call 3 on a 2-GPU machine (carry .whl and .stage2; the teacher is normally still there from call 2).
+# GPU call 3 on a 2-GPU machine (carry .whl and .stage3; the teacher is normally still there from call 2).
 # Issue 7: the distillation path under torchrun, 1 GPU vs 2 GPUs, same global batch:
 #   ddp:  the passkey recipe on the default teacher (data parallel), both stages, short;
 #   fsdp: stage 1 on a random-weight Llama-3-8B shape, parallel=fsdp (plain single-GPU run as the reference).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU call right after call_tests.sh on the same machine (carry .stage2 and, for a student, its run dir): the
+# GPU call right after call_tests.sh on the same machine (carry .stage3 and, for a student, its run dir): the
 # default teacher on every task (paper sample counts) and a trained student on passkey (50 per length), split
 # over the GPUs, until a deadline; results.json files are rewritten after every length.
 #   STUDENT=.gpu_student/pk BUDGET_S=330 bash benchmarks/gpu/call_evals.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU call right after call_tests.sh on the same machine (carry .whl2 and .stage2). On one GPU, in order:
+# GPU call right after call_tests.sh on the same machine (carry .whl2 and .stage3, after call_keep_part.sh carried .stage2). On one GPU, in order:
 #   1. the teacher staged; stage-1 and stage-2 throughput against the teacher's forward, alone on the GPU
 #      (fla and lawcat's Triton kernel, all layers fused and layer by layer): throughput.json;
 #   2. side by side until the deadline: the passkey recipe once per variant with one time-boxed budget (the

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # GPU call 1 of a lease (carry .whl and .stage1): stage 1 replayed from CUDA graphs, checked and timed on a
 # random-weight teacher of the default's shape (the tokenizer from .stage1/tok.tar.xz), and the first half of
-# the teacher transfer (~/stage/teacher.xz.part00, for call_passkey_grid.sh next, on the same machine).
+# the teacher transfer (part 00 kept in ~/stage; then call_keep_part.sh with .stage2 and call_passkey_grid.sh with .stage3, back to back).
 # Leaves for that call: ~/stage/graph_ok (1 when every CUDA-graph test passed, else 0) and
 # ~/stage/throughput.json. Logs and throughput.json under $OUT.
 #   bash benchmarks/gpu/call_stage1_graph.sh
 set -uo pipefail
-mkdir -p ~/stage && cp .stage1/teacher.xz.part00 ~/stage/
+source benchmarks/gpu/keep_parts.sh > /dev/null
 source benchmarks/gpu/unpack_wheels.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > $OUT/gpu.txt
 python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" >> $OUT/gpu.txt

@@ -2,13 +2,13 @@
 # GPU call 1 (carry .whl and .stage1): stage-1 speed part by part and its profile (a random-weight teacher of the
 # default's shape: speed does not depend on the weights, and the GGUF is not there yet; .stage1/tok.tar.xz carries
 # the default's tokenizer, split_teacher.sh packs it), the CUDA tests (fla, fused stage 1, lawcat's Triton kernel). Also the
-# first half of the teacher transfer: leaves ~/stage/teacher.xz.part00 and the unpacked wheels in /tmp/site for
+# first part of the teacher transfer: keeps ~/stage/teacher.xz.part00 and the unpacked wheels in /tmp/site for
 # the next call on the same machine. Logs and fla_configs.tar.gz under $OUT.
 #   bash benchmarks/gpu/call_tests.sh [seconds for the fla tests, default 120]  (CUDA_TESTS: the test files;
 #   DUMP_FLA=1 and DUMP_LIMIT: tune fla and keep its configs; PARTS_COMPILE=1)
 set -uo pipefail
 LIMIT=${1:-120}
-mkdir -p ~/stage && cp .stage1/teacher.xz.part00 ~/stage/
+source benchmarks/gpu/keep_parts.sh > /dev/null
 source benchmarks/gpu/unpack_wheels.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > $OUT/gpu.txt
 python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" >> $OUT/gpu.txt

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The passkey recipe on the lent GPU, then a quick passkey check of teacher and student. Call 2 of the
-# two-call GGUF transfer: the first call left ~/stage/part00; this one carries .stage2/part01 and .whl.
+# three-call GGUF transfer (split_teacher.sh): parts 00 and 01 wait in ~/stage; this one carries .stage3 and .whl.
 #   bash benchmarks/gpu/passkey_distill.sh [recipe overrides...]
 set -uo pipefail
 source benchmarks/gpu/stage_teacher.sh
