@@ -134,9 +134,12 @@ def main():
             except Exception as e:  # recorded, not hidden: the entry says why it has no timing
                 if not graph:
                     raise
+                step.release()
                 by_backend[key] = {"error": f"{type(e).__name__}: {e}"}
                 print(f"{key}: {by_backend[key]['error']}")
                 continue
+            if graph:
+                step.release()  # its pool holds a whole step's activations
             by_backend[key] = {"stage1_tok_s": n_tok / t1, "stage1_over_teacher": t_teacher / t1,
                                "s_per_step": {"teacher_forward": t_teacher, "stage1": t1}}
             if t_teacher_graph:

@@ -22,7 +22,7 @@ TP=${THROUGHPUT:-$R/throughput.json}
 nvidia-smi --query-gpu=name,memory.total --format=csv > $R/gpu.txt
 if [ "${SKIP_THROUGHPUT:-0}" = 0 ]; then
   timeout 150 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --gla-backends ${THROUGHPUT_BACKENDS:-auto,triton} \
-    --layer-groups 0,1 --out $TP > $R/throughput.log 2>&1
+    --layer-groups 0,1 $([ "${S1_GRAPH:-0}" = 1 ] && echo --cuda-graph on) --out $TP > $R/throughput.log 2>&1
 fi
 # The throughput run trains both stages on the real model: if it failed, so would every variant (2026-12-01).
 if [ ! -f $TP ]; then
@@ -32,8 +32,10 @@ fi
 # Step counts for the time box, with the faster measured GLA backend (stage-1 fused + stage-2 step); GLA=... forces one.
 GRAPH_OVERRIDE=""; GRAPH_PLAN=""
 if [ "${S1_GRAPH:-0}" = 1 ]; then GRAPH_OVERRIDE="stage1.cuda_graph=true"; GRAPH_PLAN="--stage1-variant /graph"; fi
-read N1 N2 BEST < <(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
-  --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend ${GLA:-best} $GRAPH_PLAN 2>/dev/null || echo "400 300 auto")
+PLAN=$(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
+  --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend ${GLA:-best} $GRAPH_PLAN 2>$R/plan.err) || {
+  echo "no step plan from $TP: $(cat $R/plan.err)"; tar czf $OUT/common.tar.gz -C $R .; exit 7; }
+read N1 N2 BEST <<< "$PLAN"
 GLA=${GLA:-$BEST}
 N1=${FIXED_N1:-$N1}; N2=${FIXED_N2:-$N2}
 echo "backend $GLA ${GRAPH_OVERRIDE}, planned steps: stage1 $N1, stage2 $N2 (caps ${S1}s, ${S2}s) at +$(( $(date +%s) - T0 ))s" | tee $R/plan.txt

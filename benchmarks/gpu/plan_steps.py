@@ -52,6 +52,9 @@ def main():
     s1 = "/group0" + a.stage1_variant
     per_backend = {b: {"stage1": by[b + s1]["s_per_step"]["stage1"], "stage2": by[b]["s_per_step"]["stage2"]}
                    for b in by if "/" not in b and "s_per_step" in by.get(b + s1, {})}
+    if not per_backend or (a.backend != "best" and a.backend not in per_backend):
+        raise SystemExit(f"{a.throughput_json} has no timed stage-1 entry '<backend>{s1}' with its stage-2 entry for "
+                         f"backend {a.backend!r} (timed: {', '.join(sorted(by))})")
     backend = min(per_backend, key=lambda b: sum(per_backend[b].values())) if a.backend == "best" else a.backend
     steps = plan(per_backend[backend], a.stage1_seconds, a.stage2_seconds, a.cap, slowdown=a.slowdown)
     print(*steps, *([backend] if a.backend == "best" else []))

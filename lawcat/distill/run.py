@@ -142,7 +142,7 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
                "mean_train_tokens": float(np.mean([len(e) for e in train]))}
 
     def val_batches(bs):
-        return list(BatchIterator(val, bs, pad, shuffle=False, bucket=False, epochs=1)) if val else []
+        return list(BatchIterator(val, bs, pad, shuffle=False, bucket=False, epochs=1, padding_side="right")) if val else []
 
     # ---- stage 1 -------------------------------------------------------------------------------------------
     s1 = recipe.stage1

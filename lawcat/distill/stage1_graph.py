@@ -50,10 +50,11 @@ class GraphedStage1:
 
     def __init__(self, student, params, mse_weight: float, autocast=contextlib.nullcontext, pad_id: int = 0,
                  pad_multiple: int = 64, max_graphs: int = 4, warmup: int = 2, chunk: int = 16):
-        device = next(iter(params)).device
+        params = list(params)
+        device = params[0].device
         if device.type != "cuda":
             raise LawcatError(f"stage1.cuda_graph needs a CUDA device; the student is on {device}")
-        self.student, self.params, self.mse_weight = student, list(params), mse_weight
+        self.student, self.params, self.mse_weight = student, params, mse_weight
         # Autocast's cast cache would hand the graph casts made outside it; casting inside the graph is the same
         # arithmetic. (The argument is the recipe's autocast factory, a partial of torch.autocast or a null one.)
         self.autocast = partial(autocast, cache_enabled=False) if autocast is not contextlib.nullcontext else autocast
@@ -82,11 +83,13 @@ class GraphedStage1:
             return self.eager(batch, token_count)
         self._replay(entry, batch, token_count)
         if entry.out_of_range is not None and bool(entry.out_of_range):  # the one read-back of the step
-            # Gates have outgrown the captured chunk. They rarely shrink back, so from now on every step replays a
-            # graph of the exact kernel instead (fla's; on 2026-12-02 the passkey runs crossed |g| = 10 within
-            # their first hundred steps); this step is redone there.
+            # Gates have outgrown the captured chunk. On 2026-12-02 (eager redo per flagged step) 25-67 % of the
+            # passkey runs' stage-1 steps were flagged, so from now on every step replays a graph of the exact
+            # kernel instead (fla's, 0.095 s per step there against 0.068 + an eager redo of ~0.09 s per flag);
+            # this step is redone there. The chunked graphs are dropped: they would not be replayed again.
             self.redone += 1
             self.exact, self.exact_since = True, self.replays
+            self.graphs = {key: g for key, g in self.graphs.items() if key[2]}
             entry = self._entry(batch, token_count)
             if entry is None:
                 for p in self.params:
@@ -161,6 +164,9 @@ class GraphedStage1:
                 bad = torch.stack(flags).any() if flags else None
         finally:
             cfg.gla_backend = backend
+        if exact and bad is not None:  # the exact kernel has no range flag; one here means it did not take effect
+            raise LawcatError("the exact stage-1 graph still went through lawcat's Triton kernel; "
+                              "set stage1.cuda_graph=false")
         missing = [i for i, p in enumerate(self.params) if p.grad is None]
         if missing:
             raise LawcatError(f"the captured stage-1 step leaves {len(missing)} trained parameter(s) without a "

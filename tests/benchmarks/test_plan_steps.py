@@ -40,3 +40,9 @@ def test_best_backend(tmp_path, variant, expected):
 def test_bad_slowdown_is_refused(tmp_path):
     out = _plan(tmp_path, "--slowdown", "1,2,3")
     assert out.returncode != 0 and "--slowdown takes one or two" in out.stderr
+
+
+def test_backend_without_a_timed_entry_is_an_error(tmp_path):
+    """auto's graph entry holds an error: asking for it names what was timed instead of guessing a plan."""
+    out = _plan(tmp_path, "--backend", "auto", "--stage1-variant", "/graph")
+    assert out.returncode != 0 and "no timed stage-1 entry '<backend>/group0/graph'" in out.stderr

@@ -52,9 +52,9 @@ def test_right_padded_step_equals_the_masked_one(preset, layer_group):
     """Rows padded at their end: running the layers unmasked gives the masked step's loss and gradients, since no
     real token can see a later pad."""
     student = _student(preset)
-    batch = _right_padded(1, 3, 41, [41, 30, 12])
-    ref = _run(student, lambda: attention_transfer_step(student, batch, 1000.0, 83.0, layer_group=layer_group))
-    got = _run(student, lambda: attention_transfer_step(student, batch, 1000.0, 83.0, layer_group=layer_group,
+    batch = _right_padded(1, 3, 100, [100, 71, 12])   # past the 64-token window: its linear part runs too
+    ref = _run(student, lambda: attention_transfer_step(student, batch, 1000.0, 183.0, layer_group=layer_group))
+    got = _run(student, lambda: attention_transfer_step(student, batch, 1000.0, 183.0, layer_group=layer_group,
                                                         right_padded=True))
     torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=0)
     for a, b in zip(got[1], ref[1]):
