@@ -15,7 +15,8 @@ forward + backward, next-token loss). The seconds per step also size a time-boxe
 --layer-groups, stage 1 is timed once per pair and stage 2 once per backend (the first of each is the headline;
 all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for stage 1, with
 "/compiled" appended for stage 1 under torch.compile: --compile on|off|both, fused groups only, and "/graph" for
-stage 1 replayed from CUDA graphs: --cuda-graph on|off|both, all layers fused, lawcat.distill.stage1_graph).
+stage 1 replayed from CUDA graphs: --cuda-graph on|off|both, all layers fused, lawcat.distill.stage1_graph; with
+on or both, stage 2 is also timed replayed from CUDA graphs, as "stage2_graph" under its backend).
 Stage 1 runs as training runs it: right-padded batches, layers unmasked (lawcat.distill.stage1._embed).
 """
 import argparse
@@ -29,7 +30,7 @@ import torch
 from lawcat import LawcatConfig, linearize, load_teacher
 from lawcat.data import BatchIterator, encode_all, make_samples, pad_token_id
 from lawcat.distill.lora import add_lora, lora_parameters
-from lawcat.distill.run import stage2_loss
+from lawcat.distill.stage2 import GraphedStage2, stage2_loss
 from lawcat.distill.stage1 import attention_transfer_step
 from lawcat.distill.stage1_graph import GraphedStage1
 
@@ -118,6 +119,17 @@ def main():
         student.config.gla_backend = backend  # the layers read it from the shared config at each call
         t2 = timed(train_step(s2_params, lambda: stage2_loss(student, ac, batch, n_labels, True)), a.steps, device)
         by_backend[backend] = {"stage2_tok_s": n_tok / t2, "s_per_step": {"stage2": t2}}
+        if a.cuda_graph != "off":  # stage 2 replayed from CUDA graphs too ("stage2_graph")
+            step2 = GraphedStage2(student, s2_params, ac, pad_id=pad_token_id(tok))
+            try:
+                t2g = timed(train_step(s2_params, partial(step2, batch, n_labels)), a.steps, device)
+                by_backend[backend]["s_per_step"]["stage2_graph"] = t2g
+                by_backend[backend]["stage2_graph_tok_s"] = n_tok / t2g
+            except Exception as e:  # recorded, not hidden
+                by_backend[backend]["stage2_graph_error"] = f"{type(e).__name__}: {e}"
+                print(f"{backend} stage 2 graph: {by_backend[backend]['stage2_graph_error']}")
+            finally:
+                step2.release()
         modes = {"off": [False], "on": [True], "both": [False, True]}
         runs = [(g, c, False) for g in groups for c in modes[a.compile] if not (c and g == 1)]
         runs += [(0, False, True) for graph in modes[a.cuda_graph] if graph]

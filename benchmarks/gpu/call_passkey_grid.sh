@@ -11,7 +11,8 @@
 # plan, logs, teacher results) as $OUT/common.tar.gz.
 # A later call on the same warm machine can reuse step 1: RUN_DIR=/tmp/grid2 THROUGHPUT=/tmp/grid/throughput.json
 # SKIP_THROUGHPUT=1, and N1/N2 to give its variants the same step counts as the first call's (plan.txt).
-# S1_GRAPH=1: stage 1 replayed from CUDA graphs (stage1.cuda_graph=true), planned with the "/graph" timings.
+# S1_GRAPH=1 / S2_GRAPH=1: stage 1 / stage 2 replayed from CUDA graphs (stage1/2.cuda_graph=true), planned with
+# their graph timings.
 set -uo pipefail
 T0=$(date +%s)
 DEADLINE=$(( T0 + ${BUDGET_S:-575} ))
@@ -22,7 +23,7 @@ TP=${THROUGHPUT:-$R/throughput.json}
 nvidia-smi --query-gpu=name,memory.total --format=csv > $R/gpu.txt
 if [ "${SKIP_THROUGHPUT:-0}" = 0 ]; then
   timeout 150 python3 benchmarks/stage1_throughput.py --length 1162 --batch-size 8 --steps 20 --gla-backends ${THROUGHPUT_BACKENDS:-auto,triton} \
-    --layer-groups 0,1 $([ "${S1_GRAPH:-0}" = 1 ] && echo --cuda-graph on) --out $TP > $R/throughput.log 2>&1
+    --layer-groups 0,1 $([ "${S1_GRAPH:-0}${S2_GRAPH:-0}" != 00 ] && echo --cuda-graph on) --out $TP > $R/throughput.log 2>&1
 fi
 # The throughput run trains both stages on the real model: if it failed, so would every variant (2026-12-01).
 if [ ! -f $TP ]; then
@@ -32,6 +33,7 @@ fi
 # Step counts for the time box, with the faster measured GLA backend (stage-1 fused + stage-2 step); GLA=... forces one.
 GRAPH_OVERRIDE=""; GRAPH_PLAN=""
 if [ "${S1_GRAPH:-0}" = 1 ]; then GRAPH_OVERRIDE="stage1.cuda_graph=true"; GRAPH_PLAN="--stage1-variant /graph"; fi
+if [ "${S2_GRAPH:-0}" = 1 ]; then GRAPH_OVERRIDE="$GRAPH_OVERRIDE stage2.cuda_graph=true"; GRAPH_PLAN="$GRAPH_PLAN --stage2-graph"; fi
 PLAN=$(python3 benchmarks/gpu/plan_steps.py $TP --stage1-seconds $S1 --stage2-seconds $S2 \
   --cap 5000 --slowdown ${SLOWDOWN:-2.5} --backend ${GLA:-best} $GRAPH_PLAN 2>$R/plan.err) || {
   echo "no step plan from $TP: $(cat $R/plan.err)"; tar czf $OUT/common.tar.gz -C $R .; exit 7; }

@@ -6,6 +6,7 @@
     ... --slowdown 4,1.8  # per stage (stage 1, stage 2)
     ... --backend best    -> "900 520 triton"   (the measured GLA backend with the fastest stage-1 + stage-2 step)
     ... --backend best --stage1-variant /graph    (stage 1 as replayed from CUDA graphs: "<backend>/group0/graph")
+    ... --stage2-graph                             (stage 2 as replayed from CUDA graphs: "stage2_graph")
 
 The measured seconds per step are of the bare step; a training step also moves the batch, logs and checkpoints,
 hence the safety factor. Used by the GPU call scripts to time-box a recipe without guessing its speed.
@@ -43,6 +44,7 @@ def main():
                     help="time steps of this GLA backend (by_backend) instead of the headline; 'best' picks the "
                          "fastest measured one and prints its name after the step counts")
     ap.add_argument("--stage1-variant", default="", help="suffix of the stage-1 entries to plan with (/graph)")
+    ap.add_argument("--stage2-graph", action="store_true", help="plan stage 2 with its CUDA-graph timing")
     a = ap.parse_args()
     data = json.load(open(a.throughput_json))
     if not a.backend:
@@ -50,10 +52,11 @@ def main():
         return
     by = data["by_backend"]
     s1 = "/group0" + a.stage1_variant
-    per_backend = {b: {"stage1": by[b + s1]["s_per_step"]["stage1"], "stage2": by[b]["s_per_step"]["stage2"]}
-                   for b in by if "/" not in b and "s_per_step" in by.get(b + s1, {})}
+    s2 = "stage2_graph" if a.stage2_graph else "stage2"
+    per_backend = {b: {"stage1": by[b + s1]["s_per_step"]["stage1"], "stage2": by[b]["s_per_step"][s2]}
+                   for b in by if "/" not in b and "s_per_step" in by.get(b + s1, {}) and s2 in by[b]["s_per_step"]}
     if not per_backend or (a.backend != "best" and a.backend not in per_backend):
-        raise SystemExit(f"{a.throughput_json} has no timed stage-1 entry '<backend>{s1}' with its stage-2 entry for "
+        raise SystemExit(f"{a.throughput_json} has no timed stage-1 entry '<backend>{s1}' with its {s2} timing for "
                          f"backend {a.backend!r} (timed: {', '.join(sorted(by))})")
     backend = min(per_backend, key=lambda b: sum(per_backend[b].values())) if a.backend == "best" else a.backend
     steps = plan(per_backend[backend], a.stage1_seconds, a.stage2_seconds, a.cap, slowdown=a.slowdown)

@@ -73,6 +73,7 @@ class Stage2Spec(StageSpec):
     lora_targets: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     train_lawcat_params: bool = True   # the release keeps stage-1 parameters trainable (method.md); an ablation
     merge_lora: bool = True            # export with LoRA merged into the projections, or kept separate
+    cuda_graph: bool = False           # the step captured in CUDA graphs and replayed (lawcat.distill.stage2)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from .lora import add_lora, lora_parameters, merge_lora, merge_lora_state
 from .recipe import Recipe
 from .stage1 import attention_transfer_step
 from .stage1_graph import GraphedStage1
+from .stage2 import GraphedStage2, stage2_loss
 from .trainer import Trainer
 
 
@@ -46,23 +47,12 @@ def autocast_for(recipe: Recipe, device: torch.device):
     return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
 
 
-def stage2_loss(student, autocast, batch, token_count, backward):
-    """Next-token cross-entropy summed over the label tokens, divided by the global label count.
-
-    Logits are computed only at positions where some row has a label: with the answer-span loss of the task
-    recipes that is a few dozen of ~1,200 positions, which spares most of the vocabulary projection and its
-    float32 copy (the largest tensors of the step)."""
-    labels = batch["labels"][:, 1:]
-    positions = (labels != -100).any(0).nonzero().squeeze(1)
-    with autocast():
-        logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
-                         logits_to_keep=positions).logits
-    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                             labels[:, positions].reshape(-1), ignore_index=-100,
-                                             reduction="sum") / token_count
-    if backward:
-        loss.backward()
-    return loss
+def _check_graph_run(stage: str, ctx: DistContext, sharded) -> None:
+    if sharded is not None:  # (layer_group and compile are checked with the recipe)
+        raise LawcatError(f"{stage}.cuda_graph captures a whole unsharded step; FSDP shards it layer by layer: "
+                          f"use parallel=ddp or {stage}.cuda_graph=false")
+    if ctx.device.type != "cuda":
+        raise LawcatError(f"{stage}.cuda_graph needs a CUDA device; this run is on {ctx.device}")
 
 
 def stage1_loss_fn(recipe: Recipe, student, autocast, pad_id: int, ctx: DistContext, sharded):
@@ -72,16 +62,21 @@ def stage1_loss_fn(recipe: Recipe, student, autocast, pad_id: int, ctx: DistCont
     layers run unmasked (lawcat.distill.stage1._embed)."""
     s1 = recipe.stage1
     if s1.cuda_graph:
-        if sharded is not None:  # (layer_group and compile are checked with the recipe)
-            raise LawcatError("stage1.cuda_graph captures the fused step of all layers; FSDP runs layer by layer: "
-                              "use parallel=ddp or stage1.cuda_graph=false")
-        if ctx.device.type != "cuda":
-            raise LawcatError(f"stage1.cuda_graph needs a CUDA device; this run is on {ctx.device}")
+        _check_graph_run("stage1", ctx, sharded)
         return GraphedStage1(student, student.lawcat_parameters(), s1.mse_weight, autocast, pad_id=pad_id)
     # FSDP's per-layer units hold their full parameters only inside their own forward: layer by layer there.
     group = 1 if sharded is not None else s1.layer_group
     return lambda b, n, bw: attention_transfer_step(student, b, s1.mse_weight, n, autocast, bw, layer_group=group,
                                                     compile=s1.compile, right_padded=True)
+
+
+def stage2_loss_fn(recipe: Recipe, student, params, autocast, pad_id: int, ctx: DistContext, sharded):
+    """Stage 2's `(batch, token_count, backward) -> loss`: eager, or replayed from CUDA graphs (stage2.cuda_graph;
+    right-padded batches, lawcat.distill.stage2)."""
+    if recipe.stage2.cuda_graph:
+        _check_graph_run("stage2", ctx, sharded)
+        return GraphedStage2(student, params, autocast, pad_id=pad_id)
+    return partial(stage2_loss, student, autocast)
 
 
 def _named(student, params) -> dict:
@@ -148,20 +143,18 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     s1 = recipe.stage1
     for p in student.lawcat_parameters():
         p.requires_grad_(True)
-    stage1_loss = stage1_loss_fn(recipe, student, autocast, pad, ctx, sharded)
+    stage1_step = stage1_loss_fn(recipe, student, autocast, pad, ctx, sharded)
     trainer1 = Trainer(
         "stage1", _named(student, student.lawcat_parameters()), s1,
         make_batches(train, tokenizer, s1.batch_size, recipe.seed, recipe.data.bucket), val_batches(s1.batch_size),
-        stage1_loss, lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
+        stage1_step, lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
     if resume and trainer1.has_checkpoint():
         trainer1.load()
     student.train()
     summary["stage1"] = trainer1.run()  # returns at once when a resumed stage 1 had already finished
-    if isinstance(stage1_loss, GraphedStage1):
-        summary["stage1"]["cuda_graph"] = {"replays": stage1_loss.replays, "eager_steps": stage1_loss.eager_steps,
-                                           "redone_out_of_range": stage1_loss.redone, "exact_since_replay": stage1_loss.exact_since,
-                                           "graphs": len(stage1_loss.graphs)}
-        stage1_loss.release()  # stage 2 needs the memory (and other trainings sharing the GPU)
+    if isinstance(stage1_step, GraphedStage1):
+        summary["stage1"]["cuda_graph"] = stage1_step.stats()
+        stage1_step.release()  # stage 2 needs the memory (and other trainings sharing the GPU)
 
     # ---- stage 2 -------------------------------------------------------------------------------------------
     if run_stage2:
@@ -169,15 +162,19 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         trainable = lora_parameters(student) + (student.lawcat_parameters() if s2.train_lawcat_params else [])
         for p in trainable:
             p.requires_grad_(True)
+        stage2_step = stage2_loss_fn(recipe, student, trainable, autocast, pad, ctx, sharded)
         trainer2 = Trainer(
             "stage2", _named(student, trainable), s2,
             make_batches(train, tokenizer, s2.batch_size, recipe.seed + 1, recipe.data.bucket),
-            val_batches(s2.batch_size), partial(stage2_loss, student, autocast),
+            val_batches(s2.batch_size), stage2_step,
             lambda b: int((b["labels"][:, 1:] != -100).sum()), run, ctx, autocast, sharded_model=sharded)
         if resume and trainer2.has_checkpoint():
             trainer2.load()
         student.train()
         summary["stage2"] = trainer2.run()
+        if isinstance(stage2_step, GraphedStage2):
+            summary["stage2"]["cuda_graph"] = stage2_step.stats()
+            stage2_step.release()
     student.eval().requires_grad_(False)
     summary["wall_s"] = time.perf_counter() - t_wall
     state = None

@@ -11,7 +11,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu" / "plan_step
 
 def _plan(tmp_path, *args):
     data = {"s_per_step": {"stage1": 0.1, "stage2": 0.2},
-            "by_backend": {"triton": {"s_per_step": {"stage2": 0.4}},
+            "by_backend": {"triton": {"s_per_step": {"stage2": 0.4, "stage2_graph": 0.1}},
                            "triton/group0": {"s_per_step": {"stage1": 0.2}},
                            "triton/group0/graph": {"s_per_step": {"stage1": 0.05}},
                            "auto": {"s_per_step": {"stage2": 0.25}},
@@ -46,3 +46,9 @@ def test_backend_without_a_timed_entry_is_an_error(tmp_path):
     """auto's graph entry holds an error: asking for it names what was timed instead of guessing a plan."""
     out = _plan(tmp_path, "--backend", "auto", "--stage1-variant", "/graph")
     assert out.returncode != 0 and "no timed stage-1 entry '<backend>/group0/graph'" in out.stderr
+
+
+def test_stage2_graph_timing(tmp_path):
+    """--stage2-graph plans stage 2 with its graphed timing; a backend without one (auto) is not a candidate."""
+    got = _plan(tmp_path, "--backend", "best", "--stage2-graph").stdout.split()
+    assert got == ["400", "800", "triton"]

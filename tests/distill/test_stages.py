@@ -164,7 +164,7 @@ def test_fused_layers_on_cuda_match_layer_by_layer_under_bf16(backend):
 
 def test_stage2_loss_on_label_positions_equals_full_logits():
     """stage2_loss computes logits only where labels are; the loss and gradients are those of the full logits."""
-    from lawcat.distill.run import stage2_loss
+    from lawcat.distill.stage2 import stage2_loss
 
     torch.manual_seed(0)
     student = linearize(make_teacher("llama"), LawcatConfig(chunk_size=16))

@@ -1,0 +1,180 @@
+"""A training step captured in a CUDA graph and replayed: the step without its launch overhead.
+
+A small teacher's training step is bound by the host, not the GPU: ~1,500 kernel launches from Python (HF's
+layers, autocast's casts, LAWCAT's elementwise ops), each costing more CPU time than its kernel takes on the
+device (2026-12-01 profile of stage 1: ~64 ms of kernels in a 120 ms step; results/stage1-throughput/). A CUDA
+graph records the whole forward and backward once per batch shape and replays it with one launch.
+Stage 1 (lawcat.distill.stage1_graph) and stage 2 (lawcat.distill.stage2) bind it to their losses.
+
+What a replay needs, and how this module provides it:
+- fixed shapes: each batch is padded (on the device) to a multiple of `pad_multiple` tokens, each tensor with its
+  own pad value (token, mask 0, label -100); one graph per padded shape, all sharing one memory pool;
+- fixed addresses: the batch and the token count are copied into the graph's own input tensors, and the
+  gradients the replay writes are handed back to the parameters after each replay (the trainer sets them to
+  None before a step);
+- no host syncs inside: `graph_fn` must be sync-free (the stages' versions rely on right padding), and lawcat's
+  Triton kernel takes a fixed 16-row chunk with a device-side range flag
+  (lawcat.ops.triton_norm_gla.deferred_range_checks). A replay whose flag is set (a gate stronger than |g| = 10
+  somewhere) is redone from a graph of the exact kernel (fla's), which then serves every later step, so a replay
+  never returns a wrong result silently.
+Validation (no backward) and shapes beyond `max_graphs` run `eager_fn`.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+
+from ..models.errors import LawcatError
+from ..ops.triton_norm_gla import deferred_range_checks
+
+
+@dataclass
+class _Graph:
+    graph: torch.cuda.CUDAGraph | None
+    inputs: dict                        # the graph's own copies of the batch tensors, padded
+    token_count: torch.Tensor
+    loss: torch.Tensor | None = None
+    grads: list = field(default_factory=list)
+    out_of_range: torch.Tensor | None = None  # device bool: some gate was too strong for the captured chunk
+
+
+class GraphedStep:
+    """A drop-in loss function, `(batch, token_count, backward) -> loss`, for one CUDA device.
+
+    graph_fn(batch, token_count, autocast, backward) -> loss: the step that is captured (sync-free, backward inside
+    when asked); eager_fn, same signature: validation, uncapturable shapes and the fallback. pads: the pad value of
+    each batch tensor the steps read (other keys are dropped). params: the trained parameters (their .grad is what
+    a replay writes). warmup: eager runs of graph_fn before each capture (they compile kernels and initialise the
+    libraries' workspaces; their gradients are discarded, no optimizer step sees them). name: for messages."""
+
+    def __init__(self, student, params, graph_fn, eager_fn, pads: dict, autocast=contextlib.nullcontext,
+                 pad_multiple: int = 64, max_graphs: int = 4, warmup: int = 2, chunk: int = 16,
+                 name: str = "step"):
+        params = list(params)
+        device = params[0].device
+        if device.type != "cuda":
+            raise LawcatError(f"{name}.cuda_graph needs a CUDA device; the student is on {device}")
+        self.student, self.params, self.name = student, params, name
+        self.graph_fn, self.eager_fn, self.pads = graph_fn, eager_fn, dict(pads)
+        # Autocast's cast cache would hand the graph casts made outside it; casting inside the graph is the same
+        # arithmetic. (The argument is the recipe's autocast factory, a partial of torch.autocast or a null one.)
+        self.autocast = partial(autocast, cache_enabled=False) if autocast is not contextlib.nullcontext else autocast
+        self.pad_multiple, self.max_graphs, self.warmup, self.chunk = pad_multiple, max_graphs, warmup, chunk
+        self.graphs: dict[tuple, _Graph] = {}
+        self.pool = torch.cuda.graph_pool_handle()
+        self.replays = self.eager_steps = self.redone = 0  # counters for the summary and the tests
+        # exact: replay graphs whose GLA runs through fla's unfactored kernels (no range limit) instead of lawcat's
+        # Triton kernel; set at the first out-of-range replay (exact_since: the replay count then).
+        self.exact, self.exact_since = False, None
+
+    def stats(self) -> dict:
+        return {"replays": self.replays, "eager_steps": self.eager_steps, "redone_out_of_range": self.redone,
+                "exact_since_replay": self.exact_since, "graphs": len(self.graphs)}
+
+    def eager(self, batch, token_count, backward=True):
+        self.eager_steps += 1
+        return self.eager_fn(batch, token_count, self.autocast, backward)
+
+    def __call__(self, batch: dict, token_count, backward: bool = True) -> torch.Tensor:
+        if not backward:
+            return self.eager_fn(batch, token_count, self.autocast, False)
+        entry = self._entry(batch, token_count)
+        if entry is None:
+            return self.eager(batch, token_count)
+        self._replay(entry, batch, token_count)
+        if entry.out_of_range is not None and bool(entry.out_of_range):  # the one read-back of the step
+            # Gates have outgrown the captured chunk. On 2026-12-02 (eager redo per flagged step) 25-67 % of the
+            # passkey runs' stage-1 steps were flagged, so from now on every step replays a graph of the exact
+            # kernel instead (fla's, 0.095 s per stage-1 step there against 0.068 + an eager redo of ~0.09 s per
+            # flag); this step is redone there. The chunked graphs are dropped: they would not be replayed again.
+            self.redone += 1
+            self.exact, self.exact_since = True, self.replays
+            self.graphs = {key: g for key, g in self.graphs.items() if key[2]}
+            entry = self._entry(batch, token_count)
+            if entry is None:
+                for p in self.params:
+                    p.grad = None
+                return self.eager(batch, token_count)
+            self._replay(entry, batch, token_count)
+        for p, g in zip(self.params, entry.grads):
+            p.grad = g
+        return entry.loss.clone()
+
+    def release(self) -> None:
+        """Free the graphs and their memory pool (all of the step's activations), e.g. before the next stage; the
+        parameters' gradients, which live in that pool, are dropped."""
+        for p in self.params:
+            p.grad = None
+        self.graphs.clear()
+        self.pool = torch.cuda.graph_pool_handle()
+        torch.cuda.empty_cache()
+
+    # ---- internals -----------------------------------------------------------------------------------------------
+    def _entry(self, batch, token_count) -> _Graph | None:
+        """The graph for this batch's padded shape (captured on first use), or None past max_graphs."""
+        B, T = batch["input_ids"].shape
+        key = (B, -(-T // self.pad_multiple) * self.pad_multiple, self.exact)
+        if key not in self.graphs:
+            if len(self.graphs) >= self.max_graphs:
+                return None
+            self._capture(batch, token_count, key)
+        return self.graphs[key]
+
+    def _replay(self, entry: _Graph, batch, token_count) -> None:
+        self._load(entry, batch, token_count)
+        entry.graph.replay()
+        self.replays += 1
+
+    def _load(self, entry: _Graph, batch, token_count) -> None:
+        for name, static in entry.inputs.items():
+            src = batch[name]
+            T = src.shape[1]
+            static[:, :T].copy_(src)
+            static[:, T:].fill_(self.pads[name])
+        entry.token_count.fill_(float(token_count))
+
+    def _capture(self, batch: dict, token_count, key: tuple) -> None:
+        B, L, exact = key
+        missing = sorted(set(self.pads) - set(batch))
+        if missing:
+            raise LawcatError(f"{self.name}: the batch lacks {', '.join(missing)}, which the captured step reads")
+        ref = batch["input_ids"]
+        entry = _Graph(None, {n: torch.empty(B, L, dtype=batch[n].dtype, device=ref.device) for n in self.pads},
+                       torch.empty((), dtype=torch.float32, device=ref.device))
+        self._load(entry, batch, token_count)
+        cfg = self.student.config
+        backend = cfg.gla_backend
+        if exact:  # the layers read the backend from the shared config at each call: set it for the capture only
+            cfg.gla_backend = "fla"
+        try:
+            # Warm-up on a side stream (as torch.cuda.graphs asks): Triton compiles, cuBLAS/cuDNN pick kernels.
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup):
+                    for p in self.params:
+                        p.grad = None
+                    with deferred_range_checks(self.chunk):
+                        self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
+            torch.cuda.current_stream().wait_stream(side)
+            for p in self.params:
+                p.grad = None
+            graph = torch.cuda.CUDAGraph()
+            with deferred_range_checks(self.chunk) as flags, torch.cuda.graph(graph, pool=self.pool):
+                loss = self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
+                bad = torch.stack(flags).any() if flags else None
+        finally:
+            cfg.gla_backend = backend
+        if exact and bad is not None:  # the exact kernel has no range flag; one here means it did not take effect
+            raise LawcatError(f"the exact {self.name} graph still went through lawcat's Triton kernel; "
+                              f"set {self.name}.cuda_graph=false")
+        without = sum(p.grad is None for p in self.params)
+        if without:
+            raise LawcatError(f"the captured {self.name} step leaves {without} trained parameter(s) without a "
+                              "gradient; the step does not use them")
+        entry.graph, entry.loss, entry.out_of_range = graph, loss, bad
+        entry.grads = [p.grad for p in self.params]
+        self.graphs[key] = entry

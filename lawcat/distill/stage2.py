@@ -1,0 +1,62 @@
+"""Stage 2's loss: next-token cross-entropy of the LoRA-adapted student, eager or replayed from CUDA graphs.
+
+`stage2_loss` computes logits only at the label positions (a few dozen of ~1,200 with the answer-span loss of
+the task recipes), which spares most of the vocabulary projection, but finding those positions reads back from
+the GPU. The graphed step (`stage2.cuda_graph=true`) cannot read back, so it computes the logits at every
+position instead (for the default teacher ~1.6 TFLOP more per batch of 8 x 1.2K, a few ms on an H200, against
+the ~1,000 launches a replay saves) and runs the right-padded batch unmasked: exact for every real token, since
+nothing in the model looks ahead and the loss ignores the pads. (Unmasked, the pads' gates count in the Triton
+kernel's range flag; a flag only moves the run to the exact kernel: lawcat.distill.graph_step.)
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .graph_step import GraphedStep
+
+
+def stage2_loss(student, autocast, batch, token_count, backward):
+    """Next-token cross-entropy summed over the label tokens, divided by the global label count.
+
+    Logits are computed only at positions where some row has a label: with the answer-span loss of the task
+    recipes that is a few dozen of ~1,200 positions, which spares most of the vocabulary projection and its
+    float32 copy (the largest tensors of the step)."""
+    labels = batch["labels"][:, 1:]
+    positions = (labels != -100).any(0).nonzero().squeeze(1)
+    with autocast():
+        logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
+                         logits_to_keep=positions).logits
+    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                             labels[:, positions].reshape(-1), ignore_index=-100,
+                                             reduction="sum") / token_count
+    if backward:
+        loss.backward()
+    return loss
+
+
+def stage2_loss_right_padded(student, autocast, batch, token_count, backward):
+    """stage2_loss without any read-back, for right-padded batches: logits everywhere, no attention mask."""
+    with autocast():
+        logits = student(input_ids=batch["input_ids"], use_cache=False).logits[:, :-1]
+    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                             batch["labels"][:, 1:].reshape(-1), ignore_index=-100,
+                                             reduction="sum") / token_count
+    if backward:
+        loss.backward()
+    return loss
+
+
+class GraphedStage2(GraphedStep):
+    """`(batch, token_count, backward) -> loss` for stage 2 on one CUDA device; see GraphedStep for the keywords."""
+
+    def __init__(self, student, params, autocast=contextlib.nullcontext, pad_id: int = 0, **kwargs):
+        def graphed(batch, token_count, autocast, backward):
+            return stage2_loss_right_padded(student, autocast, batch, token_count, backward)
+
+        def eager(batch, token_count, autocast, backward):
+            return stage2_loss(student, autocast, batch, token_count, backward)
+
+        super().__init__(student, params, graphed, eager, {"input_ids": pad_id, "labels": -100}, autocast,
+                         name="stage2", **kwargs)
