@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU call 1 of a lease (carry .whl and .stage1): stage 1 replayed from CUDA graphs, checked and timed on a
+# GPU call 1 of a lease (carry .whl and .stage1): both stages replayed from CUDA graphs (and the decode step),
+# checked, and the stages timed, on a
 # random-weight teacher of the default's shape (the tokenizer from .stage1/tok.tar.xz), and the first half of
 # the teacher transfer (part 00 kept in ~/stage; then call_keep_part.sh with .stage2 and call_passkey_grid.sh with .stage3, back to back).
 # Leaves for that call: ~/stage/graph_ok and ~/stage/graph2_ok (1 when every stage-1 / stage-2 CUDA-graph test
@@ -17,11 +18,13 @@ timeout ${TEST_LIMIT:-150} python3 -m pytest -q -s -p no:cacheprovider -m cuda t
 timeout ${TEST_LIMIT:-150} python3 -m pytest -q -s -p no:cacheprovider -m cuda tests/distill/test_stage2.py \
   > $OUT/graph2_tests.log 2>&1; rc=$?; echo "pytest exit $rc" >> $OUT/graph2_tests.log
 [ $rc = 0 ] && echo 1 > ~/stage/graph2_ok || echo 0 > ~/stage/graph2_ok
+timeout 90 python3 -m pytest -q -s -p no:cacheprovider -m cuda tests/models/test_graph_decode.py \
+  > $OUT/decode_graph_tests.log 2>&1; echo "pytest exit $?" >> $OUT/decode_graph_tests.log
 timeout ${BENCH_LIMIT:-240} python3 benchmarks/stage1_throughput.py --teacher random:smollm2-135m --tokenizer /tmp/tok \
   --length 1162 --batch-size 8 --steps 20 --gla-backends triton,auto --layer-groups 0 --cuda-graph both --teacher-graph \
   --out $OUT/throughput.json > $OUT/throughput.log 2>&1; echo "throughput exit $?" >> $OUT/throughput.log
 cp $OUT/throughput.json ~/stage/ 2>/dev/null
-grep -hE "GRAPH|passed|failed|Error|exit" $OUT/graph_tests.log $OUT/graph2_tests.log | tail -30
+grep -hE "GRAPH|passed|failed|Error|exit" $OUT/graph_tests.log $OUT/graph2_tests.log $OUT/decode_graph_tests.log | tail -40
 python3 - <<'PY' || tail -20 $OUT/throughput.log
 import json, os
 d = json.load(open(os.environ["OUT"] + "/throughput.json"))

@@ -65,6 +65,7 @@ class BenchSettings:
     decode_contexts: list = field(default_factory=lambda: [1024, 4096, 16384, 65536, 131072])
     decode_steps: int = 32
     decode_warmup: int = 4
+    decode_graph: bool = False                                         # student decode steps as a CUDA graph
     op_lengths: list | None = None                                     # default: `lengths`
     op_methods: list | None = None                                     # default: by device
     op_heads: int = 32

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..models.graph_decode import StaticDecoder
 from .flops import decode_flops, prefill_flops
 from .timing import free_memory, is_oom, measure, median, synchronize
 
@@ -110,8 +111,15 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
             if cuda:
                 torch.cuda.reset_peak_memory_stats(device)
                 out["base_bytes"] = torch.cuda.memory_allocated(device)
+            if name == "student" and s.decode_graph:  # one captured step, replayed (capture is not timed)
+                decoder = StaticDecoder(model, cache, capture=cuda)
+                decode = decoder.step
+                out["decode_graph"] = decoder.graph is not None
+            else:
+                def decode(step):
+                    model(input_ids=step, past_key_values=cache, use_cache=True)
             for i in range(s.decode_warmup):
-                model(input_ids=steps_ids[:, i:i + 1], past_key_values=cache, use_cache=True)
+                decode(steps_ids[:, i:i + 1])
             synchronize(device)
             times, events = [], []
             t0 = time.perf_counter()
@@ -120,12 +128,12 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
                 if cuda:
                     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                     a.record()
-                    model(input_ids=step, past_key_values=cache, use_cache=True)
+                    decode(step)
                     b.record()
                     events.append((a, b))
                 else:
                     t1 = time.perf_counter()
-                    model(input_ids=step, past_key_values=cache, use_cache=True)
+                    decode(step)
                     times.append((time.perf_counter() - t1) * 1e3)
             synchronize(device)
             wall = time.perf_counter() - t0
@@ -138,7 +146,7 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
     except Exception as e:  # noqa: BLE001 - recorded per point
         out.update(status="oom" if is_oom(e) else "error", error=f"{type(e).__name__}: {str(e).strip()[:200]}",
                    times_ms=[], ms=None)
-    cache = None
+    cache = decoder = decode = None
     free_memory(device)
     out.setdefault("peak_bytes", None)
     out.setdefault("base_bytes", None)

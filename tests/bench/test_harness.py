@@ -67,6 +67,17 @@ def test_student_state_is_constant_and_teacher_cache_grows(results):
         assert len(rec["times_ms"]) == 2 and rec["tokens_per_s"] > 0
 
 
+def test_static_decoder_steps_in_the_bench(pair):
+    """--decode-graph: the student's steps go through lawcat.models.graph_decode (plain static steps on CPU, where no
+    graph is captured); the state stays constant and the cache counts every step."""
+    teacher, student, info = pair
+    res = run_bench(teacher, student, _settings(what=("decode",), models=("student",), decode_graph=True,
+                                                decode_contexts=[64]), device="cpu", info=info)
+    rec = _get(res, "decode", "student", 64)
+    assert rec["status"] == "ok" and rec["decode_graph"] is False and len(rec["times_ms"]) == 2
+    assert rec["seq_length_after"] == 64 + 1 + 2 and rec["state_bytes"] == rec["state_bytes_after_prefill"]
+
+
 def test_prefill_records_carry_flops_and_utilisation(results, pair):
     _, student, _ = pair
     for name in ("teacher", "student"):
