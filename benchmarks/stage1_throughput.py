@@ -28,6 +28,7 @@ from functools import partial
 import torch
 
 from lawcat import LawcatConfig, linearize, load_teacher
+from lawcat.cuda_graphs import warm_up_on_side_stream
 from lawcat.data import BatchIterator, encode_all, make_samples, pad_token_id
 from lawcat.distill.lora import add_lora, lora_parameters
 from lawcat.distill.stage2 import GraphedStage2, stage2_loss
@@ -55,12 +56,7 @@ def timed(fn, steps, device):
 
 def graphed(fn):
     """fn (no arguments, CUDA work only) captured once in a CUDA graph; returns its replay."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(2):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
+    warm_up_on_side_stream(fn, 2)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         fn()

@@ -27,6 +27,7 @@ from functools import partial
 
 import torch
 
+from ..cuda_graphs import warm_up_on_side_stream
 from ..models.errors import LawcatError
 from ..ops.triton_norm_gla import deferred_range_checks
 
@@ -150,16 +151,13 @@ class GraphedStep:
         if exact:  # the layers read the backend from the shared config at each call: set it for the capture only
             cfg.gla_backend = "fla"
         try:
-            # Warm-up on a side stream (as torch.cuda.graphs asks): Triton compiles, cuBLAS/cuDNN pick kernels.
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(self.warmup):
-                    for p in self.params:
-                        p.grad = None
-                    with deferred_range_checks(self.chunk):
-                        self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
-            torch.cuda.current_stream().wait_stream(side)
+            def warm_step():  # Triton compiles, cuBLAS/cuDNN pick their kernels
+                for p in self.params:
+                    p.grad = None
+                with deferred_range_checks(self.chunk):
+                    self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
+
+            warm_up_on_side_stream(warm_step, self.warmup)
             for p in self.params:
                 p.grad = None
             graph = torch.cuda.CUDAGraph()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from ..cuda_graphs import warm_up_on_side_stream
 from .cache import LawcatCache
 from .errors import LawcatError
 
@@ -59,12 +60,8 @@ class StaticDecoder:
     def _capture(self, warmup: int) -> None:
         saved = [{k: v.clone() for k, v in layer.items()} for layer in self.cache.layers]
         saved_pos = None if self.cache.positions is None else self.cache.positions.clone()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.no_grad(), torch.cuda.stream(side):
-            for _ in range(warmup):  # compiles the kernels; the state it advances is restored below
-                self._step()
-        torch.cuda.current_stream().wait_stream(side)
+        with torch.no_grad():  # compiles the kernels; the state the warm-up advances is restored below
+            warm_up_on_side_stream(self._step, warmup)
         self.graph = torch.cuda.CUDAGraph()
         with torch.no_grad(), torch.cuda.graph(self.graph):
             self.logits = self._step()
