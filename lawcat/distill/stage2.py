@@ -28,21 +28,20 @@ def stage2_loss(student, autocast, batch, token_count, backward):
     with autocast():
         logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
                          logits_to_keep=positions).logits
-    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                             labels[:, positions].reshape(-1), ignore_index=-100,
-                                             reduction="sum") / token_count
-    if backward:
-        loss.backward()
-    return loss
+    return _label_loss(logits, labels[:, positions], token_count, backward)
 
 
 def stage2_loss_right_padded(student, autocast, batch, token_count, backward):
     """stage2_loss without any read-back, for right-padded batches: logits everywhere, no attention mask."""
     with autocast():
         logits = student(input_ids=batch["input_ids"], use_cache=False).logits[:, :-1]
-    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                             batch["labels"][:, 1:].reshape(-1), ignore_index=-100,
-                                             reduction="sum") / token_count
+    return _label_loss(logits, batch["labels"][:, 1:], token_count, backward)
+
+
+def _label_loss(logits, labels, token_count, backward):
+    """Cross-entropy summed over the labelled positions (-100: none), divided by the global label count."""
+    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                             ignore_index=-100, reduction="sum") / token_count
     if backward:
         loss.backward()
     return loss

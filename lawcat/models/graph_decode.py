@@ -48,14 +48,18 @@ class StaticDecoder:
         scratch.layers = [dict(layer) for layer in cache.layers]
         scratch.positions, scratch.seen_tokens = cache.positions, cache.seen_tokens
         out = self.model(input_ids=self.ids, past_key_values=scratch, use_cache=True)
-        for buffers, new in zip(cache.layers, scratch.layers):
+        self._write(scratch.layers, scratch.positions)
+        return out.logits[:, -1]
+
+    def _write(self, layers: list[dict], positions) -> None:
+        """Copy a state (per-layer tensors, RoPE positions) into the buffers, in place."""
+        for buffers, new in zip(self.cache.layers, layers):
             if set(new) != set(buffers):
                 raise LawcatError(f"a decode step changed the cache's layout ({sorted(buffers)} -> {sorted(new)})")
             for name, buf in buffers.items():
                 buf.copy_(new[name])
-        if cache.positions is not None:
-            cache.positions.copy_(scratch.positions)
-        return out.logits[:, -1]
+        if self.cache.positions is not None:
+            self.cache.positions.copy_(positions)
 
     def _capture(self, warmup: int) -> None:
         saved = [{k: v.clone() for k, v in layer.items()} for layer in self.cache.layers]
@@ -65,11 +69,7 @@ class StaticDecoder:
         self.graph = torch.cuda.CUDAGraph()
         with torch.no_grad(), torch.cuda.graph(self.graph):
             self.logits = self._step()
-        for buffers, old in zip(self.cache.layers, saved):  # capture ran nothing; undo the warm-up's steps
-            for name, buf in buffers.items():
-                buf.copy_(old[name])
-        if saved_pos is not None:
-            self.cache.positions.copy_(saved_pos)
+        self._write(saved, saved_pos)  # capture ran nothing; undo the warm-up's steps
 
     @torch.no_grad()
     def step(self, ids: torch.Tensor) -> torch.Tensor:

@@ -36,10 +36,7 @@ def safe_chunk(g: torch.Tensor) -> int | None:
             flags.append(g.detach().amin() < -_limit(chunk))
         return chunk
     strongest = -float(g.detach().amin()) if g.numel() else 0.0
-    for chunk in _CHUNKS:
-        if chunk / 2 * strongest <= _EXP_RANGE:
-            return chunk
-    return None
+    return next((chunk for chunk in _CHUNKS if strongest <= _limit(chunk)), None)
 
 
 def _limit(chunk: int) -> float:
