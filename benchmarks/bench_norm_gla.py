@@ -85,6 +85,9 @@ def parse_args():
     p.add_argument("--no-bwd", action="store_true", help="skip forward+backward timings")
     p.add_argument("--no-sdpa", action="store_true")
     p.add_argument("--no-fla", action="store_true")
+    p.add_argument("--fla-configs", default="autotune", choices=["autotune", "pinned"],
+                   help="pinned: fla's kernels run the one config lawcat pins them to (lawcat.ops.fla_backend: no "
+                        "minutes of autotuning, but not fla's tuned best; say so next to any ratio)")
     p.add_argument("--methods", default="ours,fla64,fla65,flash,cudnn",
                    help="comma-separated subset of ours,fla64,fla65,flash,cudnn")
     p.add_argument("--sdpa-max-T", type=int, default=131072, help="SDPA forward up to this T")
@@ -301,12 +304,13 @@ def breakdown(args, dtype, g_dtype):
 
 TUNE_CONFIGS = [
     {},
-    {"bwd_split": True},
-    {"bwd_grad_warps": 4},
+    {"bwd_grad_warps": 8},
     {"fwd_out_warps": 8},
     {"programs_per_sm": 4},
     {"programs_per_sm": 16},
     {"num_stages": 2},
+    {"factor_range": 30.0},   # the block path, blocks factored (what chunks with strong decays take)
+    {"factor_range": -1.0},   # the block path, every block pair by pair (the slowest exact case)
 ]
 
 
@@ -354,7 +358,12 @@ def main():
     fla_version = None
     if not args.no_fla:
         try:
-            from fla.ops.gla import chunk_gla as fla_gla  # noqa: F811
+            if args.fla_configs == "pinned":
+                from lawcat.ops.fla_backend import _fla
+
+                fla_gla = _fla()[0]
+            else:
+                from fla.ops.gla import chunk_gla as fla_gla  # noqa: F811
             import fla
 
             fla_version = getattr(fla, "__version__", "?")
@@ -367,6 +376,7 @@ def main():
         "torch": torch.__version__,
         "triton": triton.__version__,
         "fla": fla_version,
+        "fla_configs": args.fla_configs,
         "python": platform.python_version(),
         "B": args.B, "H": args.H, "kv_heads": args.kv_heads, "K": args.K, "V": args.V,
         "dtype": args.dtype, "g_dtype": str(g_dtype).replace("torch.", ""),

@@ -7,6 +7,7 @@
     python benchmarks/stage1_throughput.py --gla-backends triton --compile both --out t.json   # eager and compiled
     python benchmarks/stage1_throughput.py --cuda-graph both --teacher-graph --out t.json  # stage 1 replayed from
                                                  # CUDA graphs; also the teacher's forward as a CUDA graph, for scale
+    python benchmarks/stage1_throughput.py --gate-logit -300 ...   # gates as strong as training makes them
 
 All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
 passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
@@ -79,10 +80,17 @@ def main():
                     help="stage 1 replayed from CUDA graphs (stage1.cuda_graph; CUDA only, all layers fused)")
     ap.add_argument("--teacher-graph", action="store_true",
                     help="also time the teacher's forward captured in a CUDA graph (no launch overhead)")
+    ap.add_argument("--gate-logit", type=float, default=None,
+                    help="set every gate's bias to this logit (e.g. -300: g = logsigmoid(-300) / 16 = -19 per step, "
+                         "as trained gates reach): timings at trained-like gates instead of the initial ones")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     teacher, tok = load_teacher(a.teacher, device=device, tokenizer_dir=a.tokenizer)
     student = linearize(teacher, LawcatConfig())
+    if a.gate_logit is not None:
+        with torch.no_grad():
+            for layer in student.model.layers:
+                layer.self_attn.gate.up.bias.fill_(a.gate_logit)
     add_lora(student)  # B = 0: stage 1 is unchanged by it, exactly as in a real run
     student.requires_grad_(False)
     samples = make_samples("passkey", tok, a.length, a.batch_size, seed=0, purpose="train")
@@ -157,6 +165,7 @@ def main():
     first_s1 = next(k for k in by_backend if k.startswith(f"{first_backend}/") and "error" not in by_backend[k])
     s1_head, s2_head = by_backend[first_s1], by_backend[first_backend]
     res = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "teacher": a.teacher,
+           "gate_logit": a.gate_logit,
            "batch_size": a.batch_size, "tokens_per_batch": n_tok, "teacher_forward_tok_s": n_tok / t_teacher,
            "stage1_tok_s": s1_head["stage1_tok_s"], "stage2_tok_s": s2_head["stage2_tok_s"],
            "stage1_over_teacher": s1_head["stage1_over_teacher"], "teacher_forward_graphed_tok_s":

@@ -7,8 +7,10 @@
 #      and the default teacher on TEACHER_TASKS (teacher_eval.sh syntax, e.g. "niah2 niah1@32k").
 #   VARIANTS="lawcat:preset=lawcat lolcats:preset=lolcats gate16:model.gate_rank=16" S1=100 S2=170 SLOWDOWN=2.5 \
 #     TEACHER_TASKS="niah2 niah3" bash benchmarks/gpu/call_passkey_grid.sh
-# A variant is name:override[,override...]. Each student comes back as $OUT/<name>.tar.gz, the rest (throughput,
-# plan, logs, teacher results) as $OUT/common.tar.gz.
+# A variant is name:override[,override...]. Two overrides are the script's own: recipe=R (recipes/R.yaml, default
+# passkey) and tasks=T1+T2 (what the student is evaluated on, default passkey; niah*/babilong-* at the paper's sample
+# counts), e.g. "niah:recipe=niah,tasks=niah1+niah2+niah3,preset=lawcat". Each student comes back as
+# $OUT/<name>.tar.gz, the rest (throughput, plan, logs, teacher results) as $OUT/common.tar.gz.
 # A later call on the same warm machine can reuse step 1: RUN_DIR=/tmp/grid2 THROUGHPUT=/tmp/grid/throughput.json
 # SKIP_THROUGHPUT=1, and N1/N2 to give its variants the same step counts as the first call's (plan.txt).
 # S1_GRAPH=1 / S2_GRAPH=1: stage 1 / stage 2 replayed from CUDA graphs (stage1/2.cuda_graph=true), planned with
@@ -46,24 +48,35 @@ if [ -n "${TEACHER_TASKS:-}" ]; then
   ( DEADLINE=$(( DEADLINE - 5 )) OUTDIR=$R/teacher bash benchmarks/gpu/teacher_eval.sh $TEACHER_TASKS > $R/teacher_eval.log 2>&1 ) &
 fi
 for v in ${VARIANTS:-lawcat:preset=lawcat}; do
-  name=${v%%:*}; overrides=${v#*:}
+  name=${v%%:*}; rest=${v#*:}; recipe=passkey; tasks=passkey; overrides=""
+  for o in ${rest//,/ }; do
+    case $o in recipe=*) recipe=${o#recipe=} ;; tasks=*) tasks=${o#tasks=} ;; *) overrides="$overrides $o" ;; esac
+  done
   (
-    timeout $(( DEADLINE - $(date +%s) - 60 )) python3 -m lawcat.cli distill --recipe recipes/passkey.yaml --teacher default \
+    timeout -k 10 $(( DEADLINE - $(date +%s) - 60 )) python3 -m lawcat.cli distill --recipe recipes/$recipe.yaml --teacher default \
       --out $R/$name data.n_val=200 stage1.max_steps=$N1 stage2.max_steps=$N2 stage1.max_seconds=$S1 \
-      stage2.max_seconds=$S2 model.gla_backend=$GLA $GRAPH_OVERRIDE ${overrides//,/ } 2>&1 | tr '\r' '\n' | awk '!/^stage[12]: .*\|/ || /error/' \
+      stage2.max_seconds=$S2 model.gla_backend=$GLA $GRAPH_OVERRIDE $overrides 2>&1 | tr '\r' '\n' | awk '!/^stage[12]: .*\|/ || /error/' \
       > $R/$name.distill.log
     echo "distill exit ${PIPESTATUS[0]} at +$(( $(date +%s) - T0 ))s" >> $R/$name.distill.log
     rm -rf $R/$name/state  # resumable optimizer state: not needed back
-    [ -f $R/$name/model.safetensors ] && timeout $(( DEADLINE - $(date +%s) )) python3 -m lawcat.cli eval $R/$name \
-      --task passkey --lengths ${EVAL_LENGTHS:-1k,2k,4k,8k,16k,32k} --n ${EVAL_N:-50} --batch-size 25 \
-      --max-batch-tokens 262144 --name $name --out $R/$name/eval > $R/$name.eval.log 2>&1
-    echo "eval exit $? at +$(( $(date +%s) - T0 ))s" >> $R/$name.eval.log
+    for task in ${tasks//+/ }; do
+      case $task in
+        passkey) lengths=${EVAL_LENGTHS:-1k,2k,4k,8k,16k,32k}; n="--n ${EVAL_N:-50}" ;;
+        babilong-*) lengths=0k,1k,2k,4k,8k,16k,32k; n="" ;;   # the paper's 100 per length
+        *) lengths=1k,2k,4k,8k,16k,32k; n="" ;;               # S-NIAH: the paper's 25 per length
+      esac
+      left=$(( DEADLINE - $(date +%s) ))   # (timeout 0 would mean no limit at all)
+      [ $left -gt 5 ] && [ -f $R/$name/model.safetensors ] && timeout -k 10 $left python3 -m lawcat.cli eval $R/$name \
+        --task $task --lengths $lengths $n --batch-size 25 \
+        --max-batch-tokens 262144 --name $name --out $R/$name/eval/$task > $R/$name.eval.$task.log 2>&1
+      echo "eval $task exit $? at +$(( $(date +%s) - T0 ))s" >> $R/$name.eval.$task.log
+    done
     rm -f $R/$name/tokenizer.json $R/$name/tokenizer_config.json $R/$name/chat_template.jinja  # the teacher's own
   ) &
 done
 wait
 cat $R/plan.txt $R/teacher_eval.log 2>/dev/null; for f in $R/*.distill.log; do echo "== $f"; tail -3 $f; done
-for f in $R/*.eval.log; do echo "== $f"; grep -E "passkey|exit" $f | tail -8; done
+for f in $R/*.eval.*.log; do echo "== $f"; grep -E "passkey|niah|babilong|exit" $f | tail -8; done
 # One tarball per student (~10 MB each: a file may carry 16 MiB back), one for the rest.
 for v in ${VARIANTS:-lawcat:preset=lawcat}; do tar czf $OUT/${v%%:*}.tar.gz -C $R ${v%%:*}; done
 tar czf $OUT/common.tar.gz -C $R --no-wildcards-match-slash --exclude='./*/model.safetensors' --exclude='./*/eval' --exclude='./*/*.json' \

@@ -12,11 +12,8 @@ What a replay needs, and how this module provides it:
 - fixed addresses: the batch and the token count are copied into the graph's own input tensors, and the
   gradients the replay writes are handed back to the parameters after each replay (the trainer sets them to
   None before a step);
-- no host syncs inside: `graph_fn` must be sync-free (the stages' versions rely on right padding), and lawcat's
-  Triton kernel takes a fixed 16-row chunk with a device-side range flag
-  (lawcat.ops.triton_norm_gla.deferred_range_checks). A replay whose flag is set (a gate stronger than |g| = 10
-  somewhere) is redone from a graph of the exact kernel (fla's), which then serves every later step, so a replay
-  never returns a wrong result silently.
+- no host syncs inside: `graph_fn` must be sync-free (the stages' versions rely on right padding). lawcat's
+  Triton kernel needs none: it is exact for every gate at its fixed 64-row chunk (lawcat.ops.triton_norm_gla).
 Validation (no backward) and shapes beyond `max_graphs` run `eager_fn`.
 """
 from __future__ import annotations
@@ -29,7 +26,6 @@ import torch
 
 from ..cuda_graphs import warm_up_on_side_stream
 from ..models.errors import LawcatError
-from ..ops.triton_norm_gla import deferred_range_checks
 
 
 @dataclass
@@ -39,7 +35,6 @@ class _Graph:
     token_count: torch.Tensor
     loss: torch.Tensor | None = None
     grads: list = field(default_factory=list)
-    out_of_range: torch.Tensor | None = None  # device bool: some gate was too strong for the captured chunk
 
 
 class GraphedStep:
@@ -52,8 +47,7 @@ class GraphedStep:
     libraries' workspaces; their gradients are discarded, no optimizer step sees them). name: for messages."""
 
     def __init__(self, student, params, graph_fn, eager_fn, pads: dict, autocast=contextlib.nullcontext,
-                 pad_multiple: int = 64, max_graphs: int = 4, warmup: int = 2, chunk: int = 16,
-                 name: str = "step"):
+                 pad_multiple: int = 64, max_graphs: int = 4, warmup: int = 2, name: str = "step"):
         params = list(params)
         device = params[0].device
         if device.type != "cuda":
@@ -63,17 +57,13 @@ class GraphedStep:
         # Autocast's cast cache would hand the graph casts made outside it; casting inside the graph is the same
         # arithmetic. (The argument is the recipe's autocast factory, a partial of torch.autocast or a null one.)
         self.autocast = partial(autocast, cache_enabled=False) if autocast is not contextlib.nullcontext else autocast
-        self.pad_multiple, self.max_graphs, self.warmup, self.chunk = pad_multiple, max_graphs, warmup, chunk
+        self.pad_multiple, self.max_graphs, self.warmup = pad_multiple, max_graphs, warmup
         self.graphs: dict[tuple, _Graph] = {}
         self.pool = torch.cuda.graph_pool_handle()
-        self.replays = self.eager_steps = self.redone = 0  # counters for the summary and the tests
-        # exact: replay graphs whose GLA runs through fla's unfactored kernels (no range limit) instead of lawcat's
-        # Triton kernel; set at the first out-of-range replay (exact_since: the replay count then).
-        self.exact, self.exact_since = False, None
+        self.replays = self.eager_steps = 0  # counters for the summary and the tests
 
     def stats(self) -> dict:
-        return {"replays": self.replays, "eager_steps": self.eager_steps, "redone_out_of_range": self.redone,
-                "exact_since_replay": self.exact_since, "graphs": len(self.graphs)}
+        return {"replays": self.replays, "eager_steps": self.eager_steps, "graphs": len(self.graphs)}
 
     def eager(self, batch, token_count, backward=True):
         self.eager_steps += 1
@@ -86,20 +76,6 @@ class GraphedStep:
         if entry is None:
             return self.eager(batch, token_count)
         self._replay(entry, batch, token_count)
-        if entry.out_of_range is not None and bool(entry.out_of_range):  # the one read-back of the step
-            # Gates have outgrown the captured chunk. On 2026-12-02 (eager redo per flagged step) 25-67 % of the
-            # passkey runs' stage-1 steps were flagged, so from now on every step replays a graph of the exact
-            # kernel instead (fla's, 0.095 s per stage-1 step there against 0.068 + an eager redo of ~0.09 s per
-            # flag); this step is redone there. The chunked graphs are dropped: they would not be replayed again.
-            self.redone += 1
-            self.exact, self.exact_since = True, self.replays
-            self.graphs = {key: g for key, g in self.graphs.items() if key[2]}
-            entry = self._entry(batch, token_count)
-            if entry is None:
-                for p in self.params:
-                    p.grad = None
-                return self.eager(batch, token_count)
-            self._replay(entry, batch, token_count)
         for p, g in zip(self.params, entry.grads):
             p.grad = g
         return entry.loss.clone()
@@ -117,7 +93,7 @@ class GraphedStep:
     def _entry(self, batch, token_count) -> _Graph | None:
         """The graph for this batch's padded shape (captured on first use), or None past max_graphs."""
         B, T = batch["input_ids"].shape
-        key = (B, -(-T // self.pad_multiple) * self.pad_multiple, self.exact)
+        key = (B, -(-T // self.pad_multiple) * self.pad_multiple)
         if key not in self.graphs:
             if len(self.graphs) >= self.max_graphs:
                 return None
@@ -138,7 +114,7 @@ class GraphedStep:
         entry.token_count.fill_(float(token_count))
 
     def _capture(self, batch: dict, token_count, key: tuple) -> None:
-        B, L, exact = key
+        B, L = key
         missing = sorted(set(self.pads) - set(batch))
         if missing:
             raise LawcatError(f"{self.name}: the batch lacks {', '.join(missing)}, which the captured step reads")
@@ -146,33 +122,22 @@ class GraphedStep:
         entry = _Graph(None, {n: torch.empty(B, L, dtype=batch[n].dtype, device=ref.device) for n in self.pads},
                        torch.empty((), dtype=torch.float32, device=ref.device))
         self._load(entry, batch, token_count)
-        cfg = self.student.config
-        backend = cfg.gla_backend
-        if exact:  # the layers read the backend from the shared config at each call: set it for the capture only
-            cfg.gla_backend = "fla"
-        try:
-            def warm_step():  # Triton compiles, cuBLAS/cuDNN pick their kernels
-                for p in self.params:
-                    p.grad = None
-                with deferred_range_checks(self.chunk):
-                    self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
 
-            warm_up_on_side_stream(warm_step, self.warmup)
+        def warm_step():  # Triton compiles, cuBLAS/cuDNN pick their kernels
             for p in self.params:
                 p.grad = None
-            graph = torch.cuda.CUDAGraph()
-            with deferred_range_checks(self.chunk) as flags, torch.cuda.graph(graph, pool=self.pool):
-                loss = self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
-                bad = torch.stack(flags).any() if flags else None
-        finally:
-            cfg.gla_backend = backend
-        if exact and bad is not None:  # the exact kernel has no range flag; one here means it did not take effect
-            raise LawcatError(f"the exact {self.name} graph still went through lawcat's Triton kernel; "
-                              f"set {self.name}.cuda_graph=false")
+            self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
+
+        warm_up_on_side_stream(warm_step, self.warmup)
+        for p in self.params:
+            p.grad = None
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            loss = self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
         without = sum(p.grad is None for p in self.params)
         if without:
             raise LawcatError(f"the captured {self.name} step leaves {without} trained parameter(s) without a "
                               "gradient; the step does not use them")
-        entry.graph, entry.loss, entry.out_of_range = graph, loss, bad
+        entry.graph, entry.loss = graph, loss
         entry.grads = [p.grad for p in self.params]
         self.graphs[key] = entry

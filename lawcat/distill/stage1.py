@@ -33,21 +33,13 @@ def _embed(student, batch: dict, autocast, right_padded: bool = False):
 
     right_padded: the caller guarantees every row's padding comes after its tokens (the training batches). Then no
     real token can see a pad (attention and conv are causal), so the layers run unmasked, which is exact for every
-    real token (the loss masks the pads) and spares a host sync (`mask.all()`) and SDPA's masked kernels. (The
-    fused LAWCAT side still takes the mask: _student_mask.)"""
+    real token (the loss masks the pads) and spares a host sync (`mask.all()`) and SDPA's masked kernels."""
     ids, mask = batch["input_ids"], batch["attention_mask"]
     model = student.model
     with torch.no_grad(), autocast():
         h = model.embed_tokens(ids)
         rope = model.rotary_emb(h, teacher_positions(mask))
     return h, rope, None if right_padded or bool(mask.all()) else mask
-
-
-def _student_mask(batch: dict, pad_mask, right_padded: bool):
-    """The mask for the fused LAWCAT side. Right-padded batches keep it there although the teacher runs unmasked:
-    masking is elementwise (no sync), and it zeroes the pads' gates, whose values would otherwise count in the
-    Triton kernel's range check (lawcat.ops.triton_norm_gla.safe_chunk) without affecting any real token."""
-    return batch["attention_mask"] if right_padded else pad_mask
 
 
 def _layer_pairs(student, batch: dict, autocast, grad: bool, right_padded: bool = False):
@@ -84,7 +76,6 @@ def _group_pairs(student, batch: dict, autocast, grad: bool, group: int, compile
     compile: run the LAWCAT side through torch.compile (_compiled_student)."""
     student_side = _compiled_student() if compile else _student_side
     h, rope, pad_mask = _embed(student, batch, autocast, right_padded)
-    student_mask = _student_mask(batch, pad_mask, right_padded)
     layers = list(student.model.layers)
     for start in range(0, len(layers), group):
         members = layers[start:start + group]
@@ -96,7 +87,7 @@ def _group_pairs(student, batch: dict, autocast, grad: bool, group: int, compile
             target = torch.stack(targets, dim=2)
         del targets
         with torch.set_grad_enabled(grad), autocast():
-            pred = student_side([m.self_attn for m in members], xs, qs, ks, vs, student_mask, rope)
+            pred = student_side([m.self_attn for m in members], xs, qs, ks, vs, pad_mask, rope)
         yield pred, target
 
 

@@ -4,8 +4,7 @@
 callers that mix in other terms (the sliding window) can combine before dividing; `normalized_gla` divides.
 The backend is chosen by device: fla's Triton kernels on CUDA, the plain-PyTorch reference elsewhere.
 `backend="triton"` opts into lawcat's own fused kernel (lawcat.ops.triton_norm_gla), which carries z beside S
-and divides in its epilogue; it serves the normalized, window-free path with T > 1 and falls back otherwise
-(also when a gate decays faster than its factored form can represent: lawcat.ops.triton_norm_gla.safe_chunk).
+and divides in its epilogue; it serves the normalized, window-free path with T > 1 and falls back otherwise.
 """
 from __future__ import annotations
 
@@ -61,12 +60,9 @@ def normalized_gla(q, k, v, g, scale: float = 1.0, initial_state=None, eps: floa
     With normalize=False the ones column is still carried (so the state layout never changes) and ignored.
     """
     if _pick(backend, q) == "triton" and normalize and q.shape[1] > 1:
-        from .triton_norm_gla import normalized_gla as fused, safe_chunk
+        from .triton_norm_gla import normalized_gla as fused
 
-        chunk = safe_chunk(g)  # None: a gate too strong for the factored kernel; the V+1 path below is exact
-        if chunk is not None:
-            return fused(q, k, v, g, scale=scale, initial_state=initial_state, output_final_state=True, eps=eps,
-                         chunk=chunk)
+        return fused(q, k, v, g, scale=scale, initial_state=initial_state, output_final_state=True, eps=eps)
     out_aug, state = gla_augmented(q, k, ref.augment_ones(v), g, scale, initial_state, backend, chunk_size)
     out = ref.normalize(out_aug, eps) if normalize else out_aug[..., :-1]
     return out.to(v.dtype), state

@@ -129,14 +129,14 @@ def test_replays_equal_the_eager_step(backend, preset):
 
 @pytest.mark.cuda
 @cuda
-def test_out_of_range_gates_switch_to_an_exact_graph():
-    """Gates stronger than the captured 16-row chunk represents (|g| > 10): the replay's flag is set, the step is
-    redone from a graph of fla's exact kernel, and later steps replay that graph directly; results match the
-    eager step (which takes the exact path itself)."""
+def test_strong_gates_replay_the_triton_graph_exactly():
+    """Gates of -4 per step, beyond what a 64-row chunk factored around its middle row survives (|g| <= 2.5), yet
+    not so strong that each output is just its own value (at -25 per step the feature maps' gradients are ~1e-9,
+    all rounding noise): the graph of lawcat's Triton kernel replays them and matches the eager step."""
     student = _student(gla_backend="triton", device="cuda")
     with torch.no_grad():
         for layer in student.model.layers:
-            layer.self_attn.gate.up.bias.fill_(-400.0)   # logsigmoid(-400) / 16 = -25 per step
+            layer.self_attn.gate.up.bias.fill_(-64.0)   # logsigmoid(-64) / 16 = -4 per step
     params = student.lawcat_parameters()
     ac = partial(torch.autocast, "cuda", dtype=torch.bfloat16)
     graphed = GraphedStage1(student, params, 1000.0, ac, warmup=1)
@@ -148,6 +148,4 @@ def test_out_of_range_gates_switch_to_an_exact_graph():
         torch.testing.assert_close(got[0], ref[0], rtol=2e-2, atol=0)
         a, b = torch.cat([g.flatten() for g in got[1]]), torch.cat([g.flatten() for g in ref[1]])
         assert ((a - b).norm() / b.norm()).item() < 3e-2
-    # step 1: the Triton replay (flagged) and the exact one; step 2: the exact one only
-    assert (graphed.redone, graphed.exact_since, graphed.replays, graphed.eager_steps) == (1, 1, 3, 0)
-    assert student.config.gla_backend == "triton"   # set for the capture only
+    assert (graphed.replays, len(graphed.graphs), graphed.eager_steps) == (2, 1, 0)

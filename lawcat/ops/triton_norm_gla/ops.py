@@ -9,59 +9,19 @@ with z as its last column.  Triton is imported on first call only.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import torch
 
-__all__ = ["deferred_range_checks", "normalized_gla", "safe_chunk", "triton_available"]
+__all__ = ["normalized_gla", "triton_available"]
 
 CHUNK = 64
-# Intra-chunk decays are factored around the chunk's middle row, so a factor reaches exp(BT/2 * |g|) for the
-# strongest per-step decay |g|. exp overflows fp32/bf16 at ~88: keep BT/2 * |g| below this.
-_EXP_RANGE = 80.0
-_CHUNKS = (64, 32, 16)  # tl.dot needs >= 16 rows
-
-
-def safe_chunk(g: torch.Tensor) -> int | None:
-    """The largest chunk whose intra-chunk factors cannot overflow for this gate, or None (|g| > 10 somewhere:
-    only an unfactored kernel, fla's or the reference, is exact then). One reduction and one host sync.
-
-    Training drives some gates far below their initial -0.04 (2026-12-01: a fused stage-1 run on the default
-    teacher went NaN at step 45 with 64-row chunks); a shorter chunk keeps those steps exact.
-    Inside `deferred_range_checks` there is no sync: the chunk is that context's, and the check is a flag."""
-    if _DEFERRED:
-        chunk, flags = _DEFERRED[-1]
-        if g.numel():
-            flags.append(g.detach().amin() < -_limit(chunk))
-        return chunk
-    strongest = -float(g.detach().amin()) if g.numel() else 0.0
-    return next((chunk for chunk in _CHUNKS if strongest <= _limit(chunk)), None)
-
-
-def _limit(chunk: int) -> float:
-    """The strongest per-step decay |g| a chunk of this many rows represents without overflow."""
-    return _EXP_RANGE / (chunk / 2)
-
-
-_DEFERRED: list = []  # active deferred_range_checks contexts, innermost last: (chunk, flags)
-
-
-@contextlib.contextmanager
-def deferred_range_checks(chunk: int = 16):
-    """Within: `safe_chunk` returns `chunk` without reading anything back, and appends to the yielded list a
-    device bool per call, true where the call's gate was too strong for that chunk (|g| > 10 for 16 rows).
-
-    For work that must not sync, e.g. a CUDA-graph capture (lawcat.distill.stage1_graph): the caller reads the
-    flags after the work and redoes it on the exact path when one is set, so a result is never silently wrong."""
-    if chunk not in _CHUNKS:
-        raise ValueError(f"chunk must be one of {_CHUNKS}, got {chunk}")
-    flags: list = []
-    _DEFERRED.append((chunk, flags))
-    try:
-        yield flags
-    finally:
-        _DEFERRED.pop()
+BLOCK = 16  # rows of the blocks inside a chunk (tl.dot needs >= 16); see _kernels' docstring
+_CHUNKS = (64, 32, 16)
+# A factored product exp(G_t - G_r) * exp(G_r - G_s) is used only where no factor exceeds exp(RANGE) (fp32 and
+# bf16 overflow at ~exp(88)); the kernels check that per chunk and per block on the device. CONFIG["factor_range"]
+# overrides it (a negative value sends every chunk down the pair-by-pair path: its tests and worst-case timing).
+RANGE = 80.0
 
 
 _kernels = None
@@ -112,8 +72,8 @@ CONFIG = {
     "fwd_out_warps": None,
     "bwd_local_warps": None,
     "bwd_grad_warps": None,
-    "bwd_split": None,         # separate dv kernel (None: when the tiles are large or fp32)
     "num_stages": 3,           # upper bound for the sequential kernels (see _stages)
+    "factor_range": None,      # None: RANGE
 }
 
 _SM_COUNT = {}
@@ -244,8 +204,8 @@ class NormalizedGLAFunction(torch.autograd.Function):
         kern._fwd_out_kernel[(plan["NT"], B * H)](
             q, k, v, g, hl, zl, dcy, hs, zs, o, den,
             float(scale), float(eps),
-            T, plan["NT"], plan["NS"], H=H, K=K, V=V, BT=plan["BT"], BK=BK, BV=BV,
-            PREC=_prec(v.dtype), STORE_DEN=need_grad,
+            T, plan["NT"], plan["NS"], H=H, K=K, V=V, BT=plan["BT"], BC=BLOCK, BK=BK, BV=BV,
+            PREC=_prec(v.dtype), STORE_DEN=need_grad, RANGE=_cfg("factor_range", RANGE),
             num_warps=_warps("fwd_out_warps", BK, BV), num_stages=1,
         )
         if need_grad:
@@ -305,20 +265,15 @@ class NormalizedGLAFunction(torch.autograd.Function):
         dk = _empty(*k.shape, device=dev, dtype=k.dtype)
         dv = _empty(*v.shape, device=dev, dtype=v.dtype)
         dg = _empty(*g.shape, device=dev, dtype=g.dtype)
-        split = CONFIG["bwd_split"]
-        if split is None:
-            split = BK * BV > 64 * 64 or v.dtype == torch.float32
-        passes = [(True, False), (False, True)] if split else [(True, True)]
-        for do_dqk, do_dv in passes:
-            kern._bwd_grad_kernel[(NT, B * H)](
-                q, k, v, g, do, den, dden,
-                hl, zl, dcy, hs, zs,
-                dhl, dzl, ecy, dhs, dzs,
-                dq, dk, dv, dg,
-                ctx.scale, ctx.eps, T, NT, NS, H=H, K=K, V=V, BT=BT, BK=BK, BV=BV, PREC=prec,
-                DO_DQK=do_dqk, DO_DV=do_dv,
-                num_warps=_warps("bwd_grad_warps", BK, BV, 4, 8), num_stages=1,
-            )
+        kern._bwd_grad_kernel[(NT, B * H)](
+            q, k, v, g, do, den, dden,
+            hl, zl, dcy, hs, zs,
+            dhl, dzl, ecy, dhs, dzs,
+            dq, dk, dv, dg,
+            ctx.scale, ctx.eps, T, NT, NS, H=H, K=K, V=V, BT=BT, BC=BLOCK, BK=BK, BV=BV, PREC=prec,
+            RANGE=_cfg("factor_range", RANGE),
+            num_warps=_warps("bwd_grad_warps", BK, BV, 4, 8), num_stages=1,
+        )
         return dq, dk, dv, dg, None, dh0, None, None, None, None
 
 
@@ -335,8 +290,8 @@ def normalized_gla(q, k, v, g, scale=None, initial_state=None, output_final_stat
         output_final_state: also return the final [B, H, K, V+1] float32 state.
         eps: o = num / (den + eps).
         chunks_per_segment: tuning/testing knob for the two-level state scan (default: automatic).
-        chunk: rows per chunk, 64, 32 or 16 (default: safe_chunk(g), the largest that cannot overflow; a
-            ValueError when none is safe, which lawcat.ops.gla answers with an exact kernel).
+        chunk: rows per chunk, 64, 32 or 16 (default 64; 16 for fp32 with head dims above 64); exact for any gate
+            g <= 0 at every chunk size.
     Returns:
         (o [B, T, H, V] in v.dtype, final_state or None)
 
@@ -347,10 +302,10 @@ def normalized_gla(q, k, v, g, scale=None, initial_state=None, output_final_stat
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if chunk is None:
-        chunk = safe_chunk(g)
-        if chunk is None:
-            raise ValueError(f"gate decays up to {-float(g.amin()):.3g} per step: beyond the range of the "
-                             f"factored Triton kernel (|g| <= {2 * _EXP_RANGE / _CHUNKS[-1]:g}); use fla or the reference")
+        # fp32 with head dims above 64: 64-row tiles exceed an H200's shared memory (2026-12-02, the output kernel:
+        # 240 KB of 227), and so did 32 rows in that day's last run (kernel unknown: the run was cut); 16 rows hold a
+        # quarter of the 64-row tiles but have not run on a GPU yet
+        chunk = CHUNK if q.dtype != torch.float32 or max(q.shape[-1], v.shape[-1]) <= 64 else 16
     elif chunk not in _CHUNKS:
         raise ValueError(f"chunk must be one of {_CHUNKS}, got {chunk}")
     o, ht = NormalizedGLAFunction.apply(q, k, v, g, scale, initial_state, output_final_state, eps,
