@@ -72,12 +72,14 @@ for v in ${VARIANTS:-lawcat:preset=lawcat}; do
       echo "eval $task exit $? at +$(( $(date +%s) - T0 ))s" >> $R/$name.eval.$task.log
     done
     rm -f $R/$name/tokenizer.json $R/$name/tokenizer_config.json $R/$name/chat_template.jinja  # the teacher's own
+    # into $OUT at once: a call cut by its time limit still returns every student that finished
+    cp $R/$name.*.log $R/$name/ 2>/dev/null; tar czf $OUT/$name.tar.gz -C $R $name
   ) &
 done
 wait
 cat $R/plan.txt $R/teacher_eval.log 2>/dev/null; for f in $R/*.distill.log; do echo "== $f"; tail -3 $f; done
 for f in $R/*.eval.*.log; do echo "== $f"; grep -E "passkey|niah|babilong|exit" $f | tail -8; done
 # One tarball per student (~10 MB each: a file may carry 16 MiB back), one for the rest.
-for v in ${VARIANTS:-lawcat:preset=lawcat}; do tar czf $OUT/${v%%:*}.tar.gz -C $R ${v%%:*}; done
+for v in ${VARIANTS:-lawcat:preset=lawcat}; do [ -f $OUT/${v%%:*}.tar.gz ] || tar czf $OUT/${v%%:*}.tar.gz -C $R ${v%%:*}; done
 tar czf $OUT/common.tar.gz -C $R --no-wildcards-match-slash --exclude='./*/model.safetensors' --exclude='./*/eval' --exclude='./*/*.json' \
   --exclude='./*/*.yaml' --exclude='./*/*.jsonl' .
