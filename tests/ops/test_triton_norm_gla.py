@@ -244,17 +244,18 @@ def test_interpreter_launch_variants(monkeypatch, overrides):
 
 
 @needs_interpreter
-@pytest.mark.parametrize("factor_range", [-1.0, 30.0])
-def test_interpreter_every_path_on_mild_gates(monkeypatch, factor_range):
+@pytest.mark.parametrize("factor_range,K,V", [(-1.0, 32, 32), (30.0, 32, 32), (-1.0, 128, 96), (30.0, 48, 128)])
+def test_interpreter_every_path_on_mild_gates(monkeypatch, factor_range, K, V):
     """Mild gates take the whole-chunk product; a lowered factor range sends the same inputs down the block path
-    (30: blocks factored around their middle rows; -1: every block pair by pair). All must agree with the
-    recurrence."""
+    (30: blocks factored around their middle rows; -1: every block pair by pair), also with wide and padded head
+    dims. All must agree with the recurrence."""
     import lawcat.ops.triton_norm_gla.ops as ops
 
     monkeypatch.setitem(ops.CONFIG, "factor_range", factor_range)
-    errs = run_case(2, 150, 1, 32, 32, torch.float32, _device_for_interpreter(), use_h0=True, final=True,
+    errs = run_case(2, 150, 1, K, V, torch.float32, _device_for_interpreter(), use_h0=True, final=True,
                     x_min=-20.0, cps=2, tol=1e-4, gtol=1e-4)
-    print(f"\n[norm_gla interp factor_range={factor_range}] " + " ".join(f"{n}={e:.1e}" for n, e in errs.items()))
+    print(f"\n[norm_gla interp factor_range={factor_range} K={K} V={V}] "
+          + " ".join(f"{n}={e:.1e}" for n, e in errs.items()))
 
 
 @needs_interpreter
