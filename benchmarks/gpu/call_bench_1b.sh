@@ -3,6 +3,7 @@
 # with lawcat's Triton GLA kernel and its decode step replayed from a CUDA graph, the teacher with its best SDPA
 # backend, in one run: prefill 1K-128K, decode at 1K-32K contexts, the attention operators, the bf16 matmul rate.
 #   BUDGET=400 bash benchmarks/gpu/call_bench_1b.sh           # writes $OUT/bench (JSON, markdown, PNGs)
+# and then (LONG=0 skips it) the student alone at 256K and 1M tokens: $OUT/bench_1m
 set -uo pipefail
 BUDGET=${BUDGET:-400}
 source benchmarks/gpu/unpack_wheels.sh
@@ -14,3 +15,11 @@ timeout $(( BUDGET + 90 )) python3 -m lawcat.cli bench llama-3.2-1b --gla-backen
   --time-budget $BUDGET --out $OUT/bench > $OUT/bench/bench.log 2>&1
 echo "bench exit $?" >> $OUT/bench/bench.log
 tail -60 $OUT/bench/bench.log
+# issue 5's constant-memory chunked prefill at 1M tokens, the student alone (the teacher's KV cache would not fit)
+if [ "${LONG:-1}" = 1 ]; then
+  mkdir -p $OUT/bench_1m
+  timeout 200 python3 -m lawcat.cli bench llama-3.2-1b --gla-backend ${GLA:-triton} --models student --what prefill \
+    --lengths 256k,1m --repeats 2 --warmup 1 --time-budget 150 --out $OUT/bench_1m > $OUT/bench_1m/bench.log 2>&1
+  echo "bench 1m exit $?" >> $OUT/bench_1m/bench.log
+  tail -15 $OUT/bench_1m/bench.log
+fi

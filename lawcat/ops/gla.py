@@ -4,7 +4,8 @@
 callers that mix in other terms (the sliding window) can combine before dividing; `normalized_gla` divides.
 The backend is chosen by device: fla's Triton kernels on CUDA, the plain-PyTorch reference elsewhere.
 `backend="triton"` opts into lawcat's own fused kernel (lawcat.ops.triton_norm_gla), which carries z beside S
-and divides in its epilogue; it serves the normalized, window-free path with T > 1 and falls back otherwise.
+and divides in its epilogue; it serves the normalized, window-free path with T > 1 (except fp32 with head dims
+above 64 on CUDA, not yet verified there) and falls back otherwise.
 """
 from __future__ import annotations
 
@@ -59,7 +60,10 @@ def normalized_gla(q, k, v, g, scale: float = 1.0, initial_state=None, eps: floa
 
     With normalize=False the ones column is still carried (so the state layout never changes) and ignored.
     """
-    if _pick(backend, q) == "triton" and normalize and q.shape[1] > 1:
+    # fp32 with head dims above 64 exceeded an H200's shared memory in lawcat's kernel at 64- and 32-row chunks
+    # (results/bench/norm-gla-h200-2026-12-02); until its 16-row default has run on a GPU, fla serves that case
+    wide_fp32 = q.dtype == torch.float32 and max(q.shape[-1], v.shape[-1]) > 64 and q.is_cuda
+    if _pick(backend, q) == "triton" and normalize and q.shape[1] > 1 and not wide_fp32:
         from .triton_norm_gla import normalized_gla as fused
 
         return fused(q, k, v, g, scale=scale, initial_state=initial_state, output_final_state=True, eps=eps)
