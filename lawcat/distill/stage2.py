@@ -5,8 +5,7 @@ the task recipes), which spares most of the vocabulary projection, but finding t
 the GPU. The graphed step (`stage2.cuda_graph=true`) cannot read back, so it computes the logits at every
 position instead (for the default teacher ~1.6 TFLOP more per batch of 8 x 1.2K, a few ms on an H200, against
 the ~1,000 launches a replay saves) and runs the right-padded batch unmasked: exact for every real token, since
-nothing in the model looks ahead and the loss ignores the pads. (Unmasked, the pads' gates count in the Triton
-kernel's range flag; a flag only moves the run to the exact kernel: lawcat.distill.graph_step.)
+nothing in the model looks ahead and the loss ignores the pads.
 """
 from __future__ import annotations
 
