@@ -46,13 +46,13 @@ class GraphedStep:
     a replay writes). warmup: eager runs of graph_fn before each capture (they compile kernels and initialise the
     libraries' workspaces; their gradients are discarded, no optimizer step sees them). name: for messages."""
 
-    def __init__(self, student, params, graph_fn, eager_fn, pads: dict, autocast=contextlib.nullcontext,
+    def __init__(self, params, graph_fn, eager_fn, pads: dict, autocast=contextlib.nullcontext,
                  pad_multiple: int = 64, max_graphs: int = 4, warmup: int = 2, name: str = "step"):
         params = list(params)
         device = params[0].device
         if device.type != "cuda":
             raise LawcatError(f"{name}.cuda_graph needs a CUDA device; the student is on {device}")
-        self.student, self.params, self.name = student, params, name
+        self.params, self.name = params, name
         self.graph_fn, self.eager_fn, self.pads = graph_fn, eager_fn, dict(pads)
         # Autocast's cast cache would hand the graph casts made outside it; casting inside the graph is the same
         # arithmetic. (The argument is the recipe's autocast factory, a partial of torch.autocast or a null one.)

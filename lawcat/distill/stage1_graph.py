@@ -20,5 +20,5 @@ class GraphedStage1(GraphedStep):
             return attention_transfer_step(student, batch, mse_weight, token_count, autocast, backward,
                                            layer_group=0, right_padded=True)
 
-        super().__init__(student, params, step, step, {"input_ids": pad_id, "attention_mask": 0}, autocast,
+        super().__init__(params, step, step, {"input_ids": pad_id, "attention_mask": 0}, autocast,
                          name="stage1", **kwargs)

@@ -56,5 +56,5 @@ class GraphedStage2(GraphedStep):
         def eager(batch, token_count, autocast, backward):
             return stage2_loss(student, autocast, batch, token_count, backward)
 
-        super().__init__(student, params, graphed, eager, {"input_ids": pad_id, "labels": -100}, autocast,
+        super().__init__(params, graphed, eager, {"input_ids": pad_id, "labels": -100}, autocast,
                          name="stage2", **kwargs)
