@@ -3,7 +3,8 @@
 # with lawcat's Triton GLA kernel and its decode step replayed from a CUDA graph, the teacher with its best SDPA
 # backend, in one run: prefill 1K-128K, decode at 1K-32K contexts, the attention operators, the bf16 matmul rate.
 #   BUDGET=400 bash benchmarks/gpu/call_bench_1b.sh           # writes $OUT/bench (JSON, markdown, PNGs)
-# and then (LONG=0 skips it) the student alone at 256K and 1M tokens: $OUT/bench_1m
+# then a profile of the student's prefill at 16K (benchmarks/profile_prefill.py) and (LONG=0 skips it) the student
+# alone at 256K and 1M tokens: $OUT/bench_1m
 set -uo pipefail
 BUDGET=${BUDGET:-400}
 source benchmarks/gpu/unpack_wheels.sh
@@ -15,6 +16,11 @@ timeout $(( BUDGET + 90 )) python3 -m lawcat.cli bench llama-3.2-1b --gla-backen
   --time-budget $BUDGET --out $OUT/bench > $OUT/bench/bench.log 2>&1
 echo "bench exit $?" >> $OUT/bench/bench.log
 tail -60 $OUT/bench/bench.log
+# where the student's prefill time goes at 16K (issue 5: every miss explained with a profile)
+timeout 150 python3 benchmarks/profile_prefill.py llama-3.2-1b --length 16384 --gla-backend ${GLA:-triton} \
+  --out $OUT/bench/profile_prefill_16k.json > $OUT/bench/profile_prefill_16k.log 2>&1
+echo "profile exit $?" >> $OUT/bench/profile_prefill_16k.log
+tail -8 $OUT/bench/profile_prefill_16k.log
 # issue 5's constant-memory chunked prefill at 1M tokens, the student alone (the teacher's KV cache would not fit)
 if [ "${LONG:-1}" = 1 ]; then
   mkdir -p $OUT/bench_1m
