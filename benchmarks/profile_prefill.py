@@ -6,8 +6,8 @@
 `lawcat bench` on the Llama-3.2-1B shape (results/bench/h200-llama-3.2-1b-2026-12-02) found the student's prefill
 at 32.6 % matmul utilisation at every length from 8K, against the teacher's 56-59 %: the time goes outside the
 projections and the MLP. This lists where (self device time per operator, summed over the profiled prefills, its
-share of the total) and groups it: matmul (the teacher's own products), gla (the linear-attention kernel), and the
-rest (conv, feature map, gate, casts, copies). On a CPU it profiles CPU time (the figures mean nothing for a GPU).
+share of the total) and groups it: matmul (the teacher's own products), gla (the linear-attention kernel), front
+(conv and feature map) and the rest (gate, masks, casts, copies). LAWCAT_FUSED_FRONT=0 profiles the unfused front. On a CPU it profiles CPU time (the figures mean nothing for a GPU).
 """
 import argparse
 import json
@@ -23,6 +23,7 @@ from lawcat.models.architectures import build_random_model
 GROUPS = {
     "matmul": ("gemm", "mm", "matmul", "linear", "cutlass", "sm90_xmma", "nvjet", "cublas"),
     "gla": ("chunk_", "gla", "_fwd_out_kernel", "_fwd_local_kernel", "_seg_scan_kernel", "recurrent"),
+    "front": ("_conv_map_kernel", "conv", "softmax"),  # conv + feature map, fused (lawcat.ops.triton_front) or not
 }
 
 

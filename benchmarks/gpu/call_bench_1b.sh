@@ -16,6 +16,11 @@ timeout $(( BUDGET + 90 )) python3 -m lawcat.cli bench llama-3.2-1b --gla-backen
   --time-budget $BUDGET --out $OUT/bench > $OUT/bench/bench.log 2>&1
 echo "bench exit $?" >> $OUT/bench/bench.log
 tail -60 $OUT/bench/bench.log
+# the same student prefill without the fused conv + feature map (lawcat.ops.triton_front), for its share
+mkdir -p $OUT/bench_unfused
+LAWCAT_FUSED_FRONT=0 timeout 150 python3 -m lawcat.cli bench llama-3.2-1b --gla-backend ${GLA:-triton} --models student \
+  --what prefill --lengths 4k,16k,64k --time-budget 100 --out $OUT/bench_unfused > $OUT/bench_unfused/bench.log 2>&1
+echo "bench unfused exit $?" >> $OUT/bench_unfused/bench.log
 # where the student's prefill time goes at 16K (issue 5: every miss explained with a profile)
 timeout 150 python3 benchmarks/profile_prefill.py llama-3.2-1b --length 16384 --gla-backend ${GLA:-triton} \
   --out $OUT/bench/profile_prefill_16k.json > $OUT/bench/profile_prefill_16k.log 2>&1

@@ -17,6 +17,7 @@ which is what stage 1 of distillation matches, so no second copy of the teacher 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,8 @@ def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | 
     dtype, new_state)."""
     state, new = state or {}, {}
     B, T, H, D = q.shape
+    if _fused_front_end(cfg, w, q):
+        return _lawcat_attention_fused(cfg, w, q, k, v, g, mask, state, new)
     m = None if mask is None else mask.to(q.dtype)[:, :, None, None]
     if m is not None:  # padded rows must look exactly like the start of a shorter sequence
         q, k, v = q * m, k * m, v * m
@@ -95,6 +98,55 @@ def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | 
     else:
         out, new["gla"] = normalized_gla(fq, fk, v, g, 1.0, state.get("gla"), cfg.eps, cfg.normalize,
                                          cfg.gla_backend, cfg.chunk_size)
+    return out, new
+
+
+def _fused_front_end(cfg, w: LayerWeights, q) -> bool:
+    """Inference with lawcat's Triton GLA kernel takes the fused conv + feature map too (lawcat.ops.triton_front):
+    no autograd, a conv, no RoPE between conv and map, no softmax window (which needs the convolved q and k).
+    LAWCAT_FUSED_FRONT=0 turns it off (for A/B timing)."""
+    if torch.is_grad_enabled() or cfg.gla_backend != "triton" or w.conv_q is None or cfg.use_rope or cfg.window_size:
+        return False
+    if os.environ.get("LAWCAT_FUSED_FRONT", "1") == "0":
+        return False
+    from ..ops import triton_front
+
+    return triton_front.ops.usable(q)
+
+
+def _conv_state_tail(x, mask, state, width: int):
+    """The conv state after x: the last width-1 masked input rows of [state, x] (what causal_conv1d returns)."""
+    B, T = x.shape[:2]
+    flat = x.reshape(B, T, -1)
+    if width == 1:
+        return flat.new_zeros(B, 0, flat.shape[-1])
+    tail = flat[:, -(width - 1):]
+    if mask is not None:
+        tail = tail * mask[:, -(width - 1):, None].to(tail.dtype)
+    if state is None:
+        state = flat.new_zeros(B, width - 1, flat.shape[-1])
+    return torch.cat([state.to(flat.dtype), tail], dim=1)[:, -(width - 1):]
+
+
+def _lawcat_attention_fused(cfg, w: LayerWeights, q, k, v, g, mask, state, new):
+    """lawcat_attention's conv -> GQA repeat -> map -> masks through one fused kernel per input (same result)."""
+    from ..ops.triton_front import conv_feature_map
+
+    groups = q.shape[2] // w.num_kv_heads
+    fmask = None if mask is None else mask.to(torch.float32)
+    sq, sk = state.get("conv_q"), state.get("conv_k")
+    fq = conv_feature_map(q, w.conv_q, w.map_q, sq, fmask, 1, mask_output=False)
+    fk = conv_feature_map(k, w.conv_k, w.map_k, sk, fmask, groups, mask_output=True)
+    W = w.conv_q.shape[-1]
+    new["conv_q"], new["conv_k"] = _conv_state_tail(q, mask, sq, W), _conv_state_tail(k, mask, sk, W)
+    m = None if mask is None else mask.to(v.dtype)[:, :, None, None]
+    v = repeat_kv(v if m is None else v * m, groups)
+    if g is None:
+        g = torch.zeros(*fk.shape, device=q.device, dtype=torch.float32)
+    elif m is not None:
+        g = g * m.float()
+    out, new["gla"] = normalized_gla(fq, fk, v, g, 1.0, state.get("gla"), cfg.eps, cfg.normalize, cfg.gla_backend,
+                                     cfg.chunk_size)
     return out, new
 
 

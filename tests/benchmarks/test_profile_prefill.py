@@ -17,9 +17,11 @@ _spec.loader.exec_module(profile_prefill)
     ("chunk_gla_fwd_kernel_o", "gla"),
     ("_fwd_out_kernel", "gla"),
     ("_seg_scan_kernel", "gla"),
-    ("aten::softmax", "other"),
+    ("aten::softmax", "front"),
+    ("_conv_map_kernel", "front"),
+    ("aten::_conv_depthwise2d", "front"),
     ("void at::native::elementwise_kernel<128, 2>", "other"),
-    ("aten::_conv_depthwise2d", "other"),
+    ("aten::copy_", "other"),
 ])
 def test_operators_fall_into_their_groups(name, group):
     assert profile_prefill.group_of(name) == group
