@@ -231,9 +231,12 @@ def test_interpreter_bf16():
 
 
 @needs_interpreter
-@pytest.mark.parametrize("overrides", [{"seq_block_k": 32}, {"programs_per_sm": 1}])
+@pytest.mark.parametrize("overrides", [{"seq_block_k": 32}, {"programs_per_sm": 1}, {"bwd_split": True},
+                                       {"bwd_split": True, "factor_range": 30.0},
+                                       {"bwd_split": True, "factor_range": -1.0}])
 def test_interpreter_launch_variants(monkeypatch, overrides):
-    """Launch variants the automatic configuration may not pick on the CPU: K-tiled state kernels, one segment."""
+    """Launch variants the automatic configuration may not pick on the CPU: K-tiled state kernels, one segment, the
+    gradient kernel in two passes (on each of its paths)."""
     import lawcat.ops.triton_norm_gla.ops as ops
 
     for key, val in overrides.items():

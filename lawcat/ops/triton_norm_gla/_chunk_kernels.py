@@ -135,10 +135,11 @@ def _bwd_grad_kernel(
     T, NT, NS,
     H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
     BT: tl.constexpr, BC: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-    PREC: tl.constexpr, RANGE: tl.constexpr,
+    PREC: tl.constexpr, RANGE: tl.constexpr, DO_DQK: tl.constexpr, DO_DV: tl.constexpr,
 ):
-    """dq, dk, dv and dg of one chunk: in whole-chunk products when its decays allow, else block by block, the
-    last block first (dg is a reverse cumsum inside the chunk)."""
+    """dq, dk and dg (DO_DQK) and/or dv (DO_DV) of one chunk: in whole-chunk products when its decays allow, else
+    block by block, the last block first (dg is a reverse cumsum inside the chunk). Two passes, one per flag, hold
+    fewer tiles at once than one (fp32 with wide heads needs that for shared memory)."""
     i_c, i_bh = tl.program_id(0), tl.program_id(1)
     i_b = i_bh // H
     i_h = i_bh % H
@@ -186,11 +187,12 @@ def _bwd_grad_kernel(
     b_hb = b_h.to(DT)
     b_dhb = b_dh.to(DT)
 
-    # dg boundary term rowsum(S^_end * dS^_end), S^_end = e^{G_L} S^_start + sum_s (k_s e^{G_L-G_s})^T v^_s
-    b_bnd = tl.exp(b_gl) * (tl.sum(b_h * b_dh, axis=1) + b_z * b_dz)
-    b_dki = tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.)) * \
-        (tl.dot(b_v, tl.trans(b_dhb), input_precision=PREC) + b_dz[None, :])
-    b_bnd += tl.sum(b_k.to(tl.float32) * b_dki, axis=0)
+    if DO_DQK:
+        # dg boundary term rowsum(S^_end * dS^_end), S^_end = e^{G_L} S^_start + sum_s (k_s e^{G_L-G_s})^T v^_s
+        b_bnd = tl.exp(b_gl) * (tl.sum(b_h * b_dh, axis=1) + b_z * b_dz)
+        b_dki = tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.)) * \
+            (tl.dot(b_v, tl.trans(b_dhb), input_precision=PREC) + b_dz[None, :])
+        b_bnd += tl.sum(b_k.to(tl.float32) * b_dki, axis=0)
 
     b_Gr = tl.sum(tl.where((o_t == BT // 2 - 1)[:, None], b_G, 0.), axis=0)
     if tl.max(tl.max(tl.abs(b_G - b_Gr[None, :]), axis=1), axis=0) <= RANGE:
@@ -198,28 +200,31 @@ def _bwd_grad_kernel(
         m_causal = o_t[:, None] >= o_t[None, :]
         b_qt = (b_q.to(tl.float32) * tl.exp(b_G - b_Gr[None, :])).to(DT)
         b_kt = (b_k.to(tl.float32) * tl.exp(b_Gr[None, :] - b_G)).to(DT)
-        # dv = A^T dnum + (k e^{G_L - G}) dh
-        b_A = tl.dot(b_qt, tl.trans(b_kt), input_precision=PREC)
-        b_A = tl.where(m_causal, b_A * scale, 0.).to(DT)
-        b_dv = tl.dot(tl.trans(b_A), b_dnum, input_precision=PREC)
-        b_kh = (b_k.to(tl.float32) * tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.))).to(DT)
-        b_dv += tl.dot(b_kh, b_dhb, input_precision=PREC)
-        tl.store(dv + off_v, b_dv.to(dv.dtype.element_ty), mask=m_tv)
-        # intra-chunk score gradient dP_ts = scale * (dnum_t . v_s + dden_t), s <= t
-        b_dP = tl.dot(b_dnum, tl.trans(b_v), input_precision=PREC) + b_dd[:, None]
-        b_dP = tl.where(m_causal, b_dP * scale, 0.).to(DT)
-        # dq = scale e^G (dnum h^T + dden z) + e^{G-Gr} (dP kt)
-        b_dq = tl.dot(b_dnum, tl.trans(b_hb), input_precision=PREC) + b_dd[:, None] * b_z[None, :]
-        b_dq = b_dq * (tl.exp(b_G) * scale) + tl.exp(b_G - b_Gr[None, :]) * tl.dot(b_dP, b_kt, input_precision=PREC)
-        tl.store(dq + off_k, b_dq.to(dq.dtype.element_ty), mask=m_tk)
-        b_w = b_q.to(tl.float32) * b_dq
-        # dk = e^{Gr-G} (dP^T qt) + e^{G_L - G} (v dh^T + dz)
-        b_dk = tl.exp(b_Gr[None, :] - b_G) * tl.dot(tl.trans(b_dP), b_qt, input_precision=PREC) + b_dki
-        tl.store(dk + off_k, b_dk.to(dk.dtype.element_ty), mask=m_tk)
-        b_w -= b_k.to(tl.float32) * b_dk
-        # dg = reverse cumsum inside the chunk of (q dq - k dk) + boundary term
-        b_rc = tl.sum(b_w, axis=0)[None, :] - tl.cumsum(b_w, axis=0) + b_w
-        tl.store(dg + off_k, (b_rc + b_bnd[None, :]).to(dg.dtype.element_ty), mask=m_tk)
+        if DO_DV:
+            # dv = A^T dnum + (k e^{G_L - G}) dh
+            b_A = tl.dot(b_qt, tl.trans(b_kt), input_precision=PREC)
+            b_A = tl.where(m_causal, b_A * scale, 0.).to(DT)
+            b_dv = tl.dot(tl.trans(b_A), b_dnum, input_precision=PREC)
+            b_kh = (b_k.to(tl.float32) * tl.exp(tl.minimum(b_gl[None, :] - b_G, 0.))).to(DT)
+            b_dv += tl.dot(b_kh, b_dhb, input_precision=PREC)
+            tl.store(dv + off_v, b_dv.to(dv.dtype.element_ty), mask=m_tv)
+        if DO_DQK:
+            # intra-chunk score gradient dP_ts = scale * (dnum_t . v_s + dden_t), s <= t
+            b_dP = tl.dot(b_dnum, tl.trans(b_v), input_precision=PREC) + b_dd[:, None]
+            b_dP = tl.where(m_causal, b_dP * scale, 0.).to(DT)
+            # dq = scale e^G (dnum h^T + dden z) + e^{G-Gr} (dP kt)
+            b_dq = tl.dot(b_dnum, tl.trans(b_hb), input_precision=PREC) + b_dd[:, None] * b_z[None, :]
+            b_dq = b_dq * (tl.exp(b_G) * scale) + tl.exp(b_G - b_Gr[None, :]) * tl.dot(b_dP, b_kt,
+                                                                                     input_precision=PREC)
+            tl.store(dq + off_k, b_dq.to(dq.dtype.element_ty), mask=m_tk)
+            b_w = b_q.to(tl.float32) * b_dq
+            # dk = e^{Gr-G} (dP^T qt) + e^{G_L - G} (v dh^T + dz)
+            b_dk = tl.exp(b_Gr[None, :] - b_G) * tl.dot(tl.trans(b_dP), b_qt, input_precision=PREC) + b_dki
+            tl.store(dk + off_k, b_dk.to(dk.dtype.element_ty), mask=m_tk)
+            b_w -= b_k.to(tl.float32) * b_dk
+            # dg = reverse cumsum inside the chunk of (q dq - k dk) + boundary term
+            b_rc = tl.sum(b_w, axis=0)[None, :] - tl.cumsum(b_w, axis=0) + b_w
+            tl.store(dg + off_k, (b_rc + b_bnd[None, :]).to(dg.dtype.element_ty), mask=m_tk)
     else:
         b_suf = tl.zeros([BK], dtype=tl.float32)  # sum of q dq - k dk over the rows after the current block
         for jj in range(0, BT // BC):
@@ -240,29 +245,34 @@ def _bwd_grad_kernel(
             b_dnj = tl.load(do + off_rv, mask=m_rv, other=0.).to(tl.float32) * b_rj[:, None]
             b_ddj = tl.load(dden + row0 + (r0 + o_r) * H, mask=m_r, other=0.)
 
-            # dq of the block's rows (scaled at the end): through the chunk-start state, then earlier blocks
-            b_dq = (tl.dot(b_dnj.to(DT), tl.trans(b_hb), input_precision=PREC) + b_ddj[:, None] * b_z[None, :]) \
-                * tl.exp(b_Gj)
-            if r0 > 0:
-                b_dP = tl.dot(b_dnj.to(DT), tl.trans(b_v), input_precision=PREC) + b_ddj[:, None]
-                b_dP = tl.where((o_t < r0)[None, :], b_dP, 0.).to(DT)
-                b_ks = tl.where((o_t < r0)[:, None],
-                                b_k.to(tl.float32) * tl.exp(tl.minimum(b_gb[None, :] - b_G, 0.)), 0.).to(DT)
-                b_dq += tl.exp(b_Gj - b_gb[None, :]) * tl.dot(b_dP, b_ks, input_precision=PREC)
+            if DO_DQK:
+                # dq of the block's rows (scaled at the end): through the chunk-start state, then earlier blocks
+                b_dq = (tl.dot(b_dnj.to(DT), tl.trans(b_hb), input_precision=PREC)
+                        + b_ddj[:, None] * b_z[None, :]) * tl.exp(b_Gj)
+                if r0 > 0:
+                    b_dP = tl.dot(b_dnj.to(DT), tl.trans(b_v), input_precision=PREC) + b_ddj[:, None]
+                    b_dP = tl.where((o_t < r0)[None, :], b_dP, 0.).to(DT)
+                    b_ks = tl.where((o_t < r0)[:, None],
+                                    b_k.to(tl.float32) * tl.exp(tl.minimum(b_gb[None, :] - b_G, 0.)), 0.).to(DT)
+                    b_dq += tl.exp(b_Gj - b_gb[None, :]) * tl.dot(b_dP, b_ks, input_precision=PREC)
             # dk, dv of the block's rows as columns: through the chunk-end state, then later blocks
             b_el = tl.exp(tl.minimum(b_gl[None, :] - b_Gj, 0.))
-            b_dv = tl.dot((b_kj * b_el).to(DT), b_dhb, input_precision=PREC)
-            b_dk = b_el * (tl.dot(b_vj, tl.trans(b_dhb), input_precision=PREC) + b_dz[None, :])
+            if DO_DV:
+                b_dv = tl.dot((b_kj * b_el).to(DT), b_dhb, input_precision=PREC)
+            if DO_DQK:
+                b_dk = b_el * (tl.dot(b_vj, tl.trans(b_dhb), input_precision=PREC) + b_dz[None, :])
             if r0 + BC < BT:
                 m_after = o_t >= r0 + BC
                 b_qs = tl.where(m_after[:, None],
                                 b_q.to(tl.float32) * tl.exp(tl.minimum(b_G - b_ge[None, :], 0.)), 0.).to(DT)
                 b_ee = tl.exp(tl.minimum(b_ge[None, :] - b_Gj, 0.))
-                b_At = tl.dot((b_kj * b_ee).to(DT), tl.trans(b_qs), input_precision=PREC)  # [s, t] = A_ts
-                b_dv += tl.dot(b_At.to(DT), b_dnum, input_precision=PREC) * scale
-                b_dPt = tl.dot(b_vj, tl.trans(b_dnum), input_precision=PREC) + b_dd[None, :]
-                b_dPt = tl.where(m_after[None, :], b_dPt, 0.).to(DT)
-                b_dk += b_ee * tl.dot(b_dPt, b_qs, input_precision=PREC) * scale
+                if DO_DV:
+                    b_At = tl.dot((b_kj * b_ee).to(DT), tl.trans(b_qs), input_precision=PREC)  # [s, t] = A_ts
+                    b_dv += tl.dot(b_At.to(DT), b_dnum, input_precision=PREC) * scale
+                if DO_DQK:
+                    b_dPt = tl.dot(b_vj, tl.trans(b_dnum), input_precision=PREC) + b_dd[None, :]
+                    b_dPt = tl.where(m_after[None, :], b_dPt, 0.).to(DT)
+                    b_dk += b_ee * tl.dot(b_dPt, b_qs, input_precision=PREC) * scale
             # the block with itself: factored around its middle row where that stays within e^RANGE, else pair
             # by pair
             b_Gm = tl.sum(tl.where((o_r == BC // 2 - 1)[:, None], b_Gj, 0.), axis=0)
@@ -270,39 +280,47 @@ def _bwd_grad_kernel(
                 m_c = o_r[:, None] >= o_r[None, :]
                 b_qf = (b_qj * tl.exp(b_Gj - b_Gm[None, :])).to(DT)
                 b_kf = (b_kj * tl.exp(b_Gm[None, :] - b_Gj)).to(DT)
-                b_A = tl.where(m_c, tl.dot(b_qf, tl.trans(b_kf), input_precision=PREC), 0.).to(DT)
-                b_dPd = tl.dot(b_dnj.to(DT), tl.trans(b_vj), input_precision=PREC) + b_ddj[:, None]
-                b_dPd = tl.where(m_c, b_dPd, 0.).to(DT)
-                b_dq += tl.exp(b_Gj - b_Gm[None, :]) * tl.dot(b_dPd, b_kf, input_precision=PREC)
-                b_dk += tl.exp(b_Gm[None, :] - b_Gj) * tl.dot(tl.trans(b_dPd), b_qf, input_precision=PREC) * scale
-                b_dv += tl.dot(tl.trans(b_A), b_dnj.to(DT), input_precision=PREC) * scale
+                if DO_DV:
+                    b_A = tl.where(m_c, tl.dot(b_qf, tl.trans(b_kf), input_precision=PREC), 0.).to(DT)
+                    b_dv += tl.dot(tl.trans(b_A), b_dnj.to(DT), input_precision=PREC) * scale
+                if DO_DQK:
+                    b_dPd = tl.dot(b_dnj.to(DT), tl.trans(b_vj), input_precision=PREC) + b_ddj[:, None]
+                    b_dPd = tl.where(m_c, b_dPd, 0.).to(DT)
+                    b_dq += tl.exp(b_Gj - b_Gm[None, :]) * tl.dot(b_dPd, b_kf, input_precision=PREC)
+                    b_dk += tl.exp(b_Gm[None, :] - b_Gj) * tl.dot(tl.trans(b_dPd), b_qf,
+                                                                  input_precision=PREC) * scale
             else:
+                if DO_DQK:
+                    for s in range(0, BC):  # column s of the block: its rows t >= s
+                        p_row = row0 + (r0 + s) * H
+                        b_ks1 = _token_row(k, p_row * K, o_k, m_k, i_c * BT + r0 + s, T)
+                        b_vs1 = _token_row(v, p_row * V, o_v, m_v, i_c * BT + r0 + s, T)
+                        b_Gs = tl.sum(tl.where((o_r == s)[:, None], b_Gj, 0.), axis=0)
+                        b_p = tl.where(o_r >= s, tl.sum(b_dnj * b_vs1[None, :], axis=1) + b_ddj, 0.)
+                        b_dq += b_p[:, None] * b_ks1[None, :] * tl.exp(tl.minimum(b_Gj - b_Gs[None, :], 0.))
                 b_vjf = b_vj.to(tl.float32)
-                for s in range(0, BC):  # column s of the block: its rows t >= s
-                    p_row = row0 + (r0 + s) * H
-                    b_ks1 = _token_row(k, p_row * K, o_k, m_k, i_c * BT + r0 + s, T)
-                    b_vs1 = _token_row(v, p_row * V, o_v, m_v, i_c * BT + r0 + s, T)
-                    b_Gs = tl.sum(tl.where((o_r == s)[:, None], b_Gj, 0.), axis=0)
-                    b_p = tl.where(o_r >= s, tl.sum(b_dnj * b_vs1[None, :], axis=1) + b_ddj, 0.)
-                    b_dq += b_p[:, None] * b_ks1[None, :] * tl.exp(tl.minimum(b_Gj - b_Gs[None, :], 0.))
                 for t in range(0, BC):  # row t of the block: its columns s <= t
                     p_row = row0 + (r0 + t) * H
                     b_qt1 = _token_row(q, p_row * K, o_k, m_k, i_c * BT + r0 + t, T)
                     b_dn1 = _token_row(do, p_row * V, o_v, m_v, i_c * BT + r0 + t, T) \
                         * tl.sum(tl.where(o_r == t, b_rj, 0.), axis=0)
-                    b_dd1 = tl.sum(tl.where(o_r == t, b_ddj, 0.), axis=0)
                     b_Gt = tl.sum(tl.where((o_r == t)[:, None], b_Gj, 0.), axis=0)
                     b_e = tl.exp(tl.minimum(b_Gt[None, :] - b_Gj, 0.))
-                    b_a = tl.where(o_r <= t, tl.sum(b_kj * b_qt1[None, :] * b_e, axis=1), 0.) * scale
-                    b_dv += b_a[:, None] * b_dn1[None, :]
-                    b_p = tl.where(o_r <= t, tl.sum(b_vjf * b_dn1[None, :], axis=1) + b_dd1, 0.) * scale
-                    b_dk += b_p[:, None] * b_qt1[None, :] * b_e
-            b_dq = b_dq * scale
-            tl.store(dq + off_rk, b_dq.to(dq.dtype.element_ty), mask=m_rk)
-            tl.store(dk + off_rk, b_dk.to(dk.dtype.element_ty), mask=m_rk)
-            tl.store(dv + off_rv, b_dv.to(dv.dtype.element_ty), mask=m_rv)
-            # dg_u = sum_{t >= u in the chunk} (q dq - k dk)_t + boundary term
-            b_w = b_qj * b_dq - b_kj * b_dk
-            b_rc = b_suf[None, :] + tl.sum(b_w, axis=0)[None, :] - tl.cumsum(b_w, axis=0) + b_w
-            tl.store(dg + off_rk, (b_rc + b_bnd[None, :]).to(dg.dtype.element_ty), mask=m_rk)
-            b_suf += tl.sum(b_w, axis=0)
+                    if DO_DV:
+                        b_a = tl.where(o_r <= t, tl.sum(b_kj * b_qt1[None, :] * b_e, axis=1), 0.) * scale
+                        b_dv += b_a[:, None] * b_dn1[None, :]
+                    if DO_DQK:
+                        b_dd1 = tl.sum(tl.where(o_r == t, b_ddj, 0.), axis=0)
+                        b_p = tl.where(o_r <= t, tl.sum(b_vjf * b_dn1[None, :], axis=1) + b_dd1, 0.) * scale
+                        b_dk += b_p[:, None] * b_qt1[None, :] * b_e
+            if DO_DV:
+                tl.store(dv + off_rv, b_dv.to(dv.dtype.element_ty), mask=m_rv)
+            if DO_DQK:
+                b_dq = b_dq * scale
+                tl.store(dq + off_rk, b_dq.to(dq.dtype.element_ty), mask=m_rk)
+                tl.store(dk + off_rk, b_dk.to(dk.dtype.element_ty), mask=m_rk)
+                # dg_u = sum_{t >= u in the chunk} (q dq - k dk)_t + boundary term
+                b_w = b_qj * b_dq - b_kj * b_dk
+                b_rc = b_suf[None, :] + tl.sum(b_w, axis=0)[None, :] - tl.cumsum(b_w, axis=0) + b_w
+                tl.store(dg + off_rk, (b_rc + b_bnd[None, :]).to(dg.dtype.element_ty), mask=m_rk)
+                b_suf += tl.sum(b_w, axis=0)

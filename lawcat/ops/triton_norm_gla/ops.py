@@ -73,6 +73,7 @@ CONFIG = {
     "bwd_local_warps": None,
     "bwd_grad_warps": None,
     "num_stages": 3,           # upper bound for the sequential kernels (see _stages)
+    "bwd_split": None,         # the gradient kernel in two passes, dq/dk/dg and dv (None: fp32 with wide tiles)
     "factor_range": None,      # None: RANGE
 }
 
@@ -265,15 +266,19 @@ class NormalizedGLAFunction(torch.autograd.Function):
         dk = _empty(*k.shape, device=dev, dtype=k.dtype)
         dv = _empty(*v.shape, device=dev, dtype=v.dtype)
         dg = _empty(*g.shape, device=dev, dtype=g.dtype)
-        kern._bwd_grad_kernel[(NT, B * H)](
-            q, k, v, g, do, den, dden,
-            hl, zl, dcy, hs, zs,
-            dhl, dzl, ecy, dhs, dzs,
-            dq, dk, dv, dg,
-            ctx.scale, ctx.eps, T, NT, NS, H=H, K=K, V=V, BT=BT, BC=BLOCK, BK=BK, BV=BV, PREC=prec,
-            RANGE=_cfg("factor_range", RANGE),
-            num_warps=_warps("bwd_grad_warps", BK, BV, 4, 8), num_stages=1,
-        )
+        split = CONFIG["bwd_split"]
+        if split is None:  # one pass per output group where tiles are large in fp32 (shared memory)
+            split = v.dtype == torch.float32 and BK * BV > 64 * 64
+        for do_dqk, do_dv in ([(True, False), (False, True)] if split else [(True, True)]):
+            kern._bwd_grad_kernel[(NT, B * H)](
+                q, k, v, g, do, den, dden,
+                hl, zl, dcy, hs, zs,
+                dhl, dzl, ecy, dhs, dzs,
+                dq, dk, dv, dg,
+                ctx.scale, ctx.eps, T, NT, NS, H=H, K=K, V=V, BT=BT, BC=BLOCK, BK=BK, BV=BV, PREC=prec,
+                RANGE=_cfg("factor_range", RANGE), DO_DQK=do_dqk, DO_DV=do_dv,
+                num_warps=_warps("bwd_grad_warps", BK, BV, 4, 8), num_stages=1,
+            )
         return dq, dk, dv, dg, None, dh0, None, None, None, None
 
 
