@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU call (carry .whl; no teacher needed): issue 5's figures on the Llama-3.2-1B shape (random weights), the student
 # with lawcat's Triton GLA kernel and its decode step replayed from a CUDA graph, the teacher with its best SDPA
-# backend, in one run: prefill 1K-128K, decode at 1K-32K contexts, the attention operators, the bf16 matmul rate.
+# backend and its decode over a static KV cache replayed from a CUDA graph too (--teacher-decode-graph), in one run: prefill 1K-128K, decode at 1K-32K contexts, the attention operators, the bf16 matmul rate.
 #   BUDGET=400 bash benchmarks/gpu/call_bench_1b.sh           # writes $OUT/bench (JSON, markdown, PNGs)
 # then a profile of the student's prefill at 16K (benchmarks/profile_prefill.py) and (LONG=0 skips it) the student
 # alone at 256K and 1M tokens: $OUT/bench_1m
@@ -11,7 +11,7 @@ source benchmarks/gpu/unpack_wheels.sh
 mkdir -p $OUT/bench
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > $OUT/bench/gpu.txt
 python3 -c "import torch, triton, transformers, fla; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__, 'fla', fla.__version__)" >> $OUT/bench/gpu.txt
-timeout $(( BUDGET + 90 )) python3 -m lawcat.cli bench llama-3.2-1b --gla-backend ${GLA:-triton} --decode-graph \
+timeout $(( BUDGET + 90 )) python3 -m lawcat.cli bench llama-3.2-1b --gla-backend ${GLA:-triton} --decode-graph --teacher-decode-graph \
   --what prefill,decode,op,matmul --lengths ${LENGTHS:-1k..128k} --decode-contexts ${CONTEXTS:-1k,4k,16k,32k} \
   --time-budget $BUDGET --out $OUT/bench > $OUT/bench/bench.log 2>&1
 echo "bench exit $?" >> $OUT/bench/bench.log

@@ -42,7 +42,10 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--decode-warmup", type=int, default=4)
     s.add_argument("--decode-graph", action="store_true",
                    help="the student's decode steps replayed from a CUDA graph (lawcat.models.graph_decode); the "
-                        "teacher's KV cache grows every step, so its steps stay eager")
+                        "teacher's KV cache grows every step, so its steps stay eager (see --teacher-decode-graph)")
+    s.add_argument("--teacher-decode-graph", action="store_true",
+                   help="the teacher's decode with a fixed-length KV cache (transformers' StaticCache), each step "
+                        "replayed from a CUDA graph (lawcat.bench.teacher_decode): its fastest decode, for a fair ratio")
     s.add_argument("--op-lengths", default=None, help="attention-operator lengths (default: --lengths)")
     s.add_argument("--op-methods", default=None,
                    help="comma list of sdpa-flash, sdpa-cudnn, sdpa-efficient, sdpa-math, gla, gla-triton "
@@ -150,6 +153,7 @@ def cmd_bench(args) -> int:
         what=tuple(w.strip() for w in args.what.split(",") if w.strip()),
         lengths=parse_lengths(args.lengths), decode_contexts=parse_lengths(args.decode_contexts),
         decode_steps=args.decode_steps, decode_warmup=args.decode_warmup, decode_graph=args.decode_graph,
+        teacher_decode_graph=args.teacher_decode_graph,
         op_lengths=parse_lengths(args.op_lengths) if args.op_lengths else None,
         op_methods=[m.strip() for m in args.op_methods.split(",")] if args.op_methods else None,
         op_heads=heads, op_kv_heads=kv_heads, op_head_dim=head_dim,

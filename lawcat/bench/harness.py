@@ -66,6 +66,7 @@ class BenchSettings:
     decode_steps: int = 32
     decode_warmup: int = 4
     decode_graph: bool = False                                         # student decode steps as a CUDA graph
+    teacher_decode_graph: bool = False  # teacher decode with a static KV cache, steps as a CUDA graph
     op_lengths: list | None = None                                     # default: `lengths`
     op_methods: list | None = None                                     # default: by device
     op_heads: int = 32

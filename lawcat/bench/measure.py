@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..models.graph_decode import StaticDecoder
+from .teacher_decode import StaticTeacherDecoder
 from .flops import decode_flops, prefill_flops
 from .timing import free_memory, is_oom, measure, median, synchronize
 
@@ -101,7 +102,13 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
     try:
         with torch.no_grad():
             t0 = time.perf_counter()
-            if name == "teacher":
+            teacher_static = name == "teacher" and s.teacher_decode_graph
+            if teacher_static:  # a fixed-length cache, each step one CUDA graph (lawcat.bench.teacher_decode)
+                teacher_decoder = StaticTeacherDecoder(model, ids.shape[1] + s.decode_warmup + s.decode_steps + 1,
+                                                       capture=cuda)
+                teacher_decoder.prefill(ids)
+                cache = teacher_decoder.cache
+            elif name == "teacher":
                 cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
             else:
                 _, cache = model.prefill(ids, chunk_size=s.chunk_size)
@@ -115,6 +122,10 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
                 decoder = StaticDecoder(model, cache, capture=cuda)
                 decode = decoder.step
                 out["decode_graph"] = decoder.graph is not None
+            elif teacher_static:  # captured at the first warm-up step (not timed), replayed after
+                decode = teacher_decoder.step
+                out["decode_graph"] = cuda
+                out["teacher_cache"] = "static"
             else:
                 def decode(step):
                     model(input_ids=step, past_key_values=cache, use_cache=True)
@@ -146,7 +157,7 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
     except Exception as e:  # noqa: BLE001 - recorded per point
         out.update(status="oom" if is_oom(e) else "error", error=f"{type(e).__name__}: {str(e).strip()[:200]}",
                    times_ms=[], ms=None)
-    cache = decoder = decode = None
+    cache = decoder = decode = teacher_decoder = None
     free_memory(device)
     out.setdefault("peak_bytes", None)
     out.setdefault("base_bytes", None)

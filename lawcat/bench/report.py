@@ -313,8 +313,12 @@ def markdown_report(results: dict) -> str:
                         + [_cell(by.get((n, C)), lambda r: _gib(r.get("peak_bytes"))) for n in names])
         lines += ["", f"## Decode (batch {s.get('batch', 1)}, median of {s.get('decode_steps')} steps after "
                   f"{s.get('decode_warmup')} warm-up steps)", "",
-                  "Teacher: HF DynamicCache, eager. Student: the recurrent LawcatCache (constant size), "
-                  + ("each step replayed from a CUDA graph (lawcat.models.graph_decode)." if s.get("decode_graph")
+                  ("Teacher: HF StaticCache, each step replayed from a CUDA graph on CUDA "
+                   "(lawcat.bench.teacher_decode). " if s.get("teacher_decode_graph")
+                   else "Teacher: HF DynamicCache, eager. ")
+                  + "Student: the recurrent LawcatCache (constant size), "
+                  + ("each step replayed from a CUDA graph on CUDA (lawcat.models.graph_decode)."
+                     if s.get("decode_graph")
                      else "eager, no CUDA graphs."),
                   ""]
         lines += _table(header, rows) + _notes(dec)

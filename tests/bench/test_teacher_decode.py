@@ -1,0 +1,42 @@
+"""lawcat.bench.teacher_decode: the teacher decoding over a static KV cache gives the logits of its ordinary
+DynamicCache decode (on CPU no graph is captured; the CUDA path is the same steps replayed)."""
+import pytest
+import torch
+
+from lawcat.bench.harness import run_bench
+from lawcat.bench.teacher_decode import StaticTeacherDecoder
+from tests.bench.test_harness import _get, _settings, pair  # noqa: F401 - the module's fixture
+from tests.conftest import make_teacher
+
+
+def test_static_cache_steps_equal_the_dynamic_cache():
+    torch.manual_seed(0)
+    teacher = make_teacher("llama").eval()
+    ids, steps = torch.randint(0, 97, (2, 20)), torch.randint(0, 97, (2, 4))
+    with torch.no_grad():
+        cache = teacher(input_ids=ids, use_cache=True).past_key_values
+        ref = [teacher(input_ids=steps[:, i:i + 1], past_key_values=cache, use_cache=True).logits for i in range(4)]
+        decoder = StaticTeacherDecoder(teacher, 30, capture=False)
+        decoder.prefill(ids)
+        got = [decoder.step(steps[:, i:i + 1]).clone() for i in range(4)]
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_prompt_must_leave_room_and_steps_need_a_prefill():
+    teacher = make_teacher("llama").eval()
+    decoder = StaticTeacherDecoder(teacher, 8, capture=False)
+    with pytest.raises(RuntimeError, match="prefill first"):
+        decoder.step(torch.zeros(1, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="leaves no room"):
+        decoder.prefill(torch.zeros(1, 8, dtype=torch.long))
+
+
+def test_teacher_decode_graph_in_the_bench(pair):  # noqa: F811
+    """--teacher-decode-graph: the teacher's record says its cache was static, which holds every step."""
+    teacher, student, info = pair
+    res = run_bench(teacher, student, _settings(what=("decode",), models=("teacher",), teacher_decode_graph=True,
+                                                decode_contexts=[64]), device="cpu", info=info)
+    rec = _get(res, "decode", "teacher", 64)
+    assert rec["status"] == "ok" and rec["teacher_cache"] == "static" and rec["decode_graph"] is False
+    assert len(rec["times_ms"]) == 2 and rec["state_bytes"] == rec["state_bytes_after_prefill"] > 0
