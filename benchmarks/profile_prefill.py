@@ -7,13 +7,14 @@
 at 32.6 % matmul utilisation at every length from 8K, against the teacher's 56-59 %: the time goes outside the
 projections and the MLP. This lists where (self device time per operator, summed over the profiled prefills, its
 share of the total) and groups it: matmul (the teacher's own products), gla (the linear-attention kernel), front
-(conv and feature map) and the rest (gate, masks, casts, copies). LAWCAT_FUSED_FRONT=0 profiles the unfused front. On a CPU it profiles CPU time (the figures mean nothing for a GPU).
+(conv and feature map) and the rest (gate, masks, casts, copies). LAWCAT_FUSED_FRONT=0 profiles the unfused front.
+On a CPU it profiles CPU time (the figures mean nothing for a GPU).
 """
 import argparse
 import json
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from profiling import profile_ops
 
 from lawcat import LawcatConfig, linearize
 from lawcat.bench.measure import random_ids
@@ -57,20 +58,8 @@ def main():
         with torch.no_grad():
             student.prefill(ids, chunk_size=a.chunk_size)
 
-    for _ in range(2):  # warm-up: compilation and library autotuning stay out of the profile
-        run()
     cuda = device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    if cuda:
-        torch.cuda.synchronize()
-    with profile(activities=activities) as prof:
-        for _ in range(a.runs):
-            run()
-        if cuda:
-            torch.cuda.synchronize()
-    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
-    events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
-    total = sum(getattr(e, attr) for e in events)
+    attr, events, total = profile_ops(run, a.runs, cuda)
     groups: dict[str, float] = {}
     for e in events:
         groups[group_of(e.key)] = groups.get(group_of(e.key), 0.0) + getattr(e, attr)

@@ -12,8 +12,8 @@ import argparse
 import json
 
 import torch
+from profiling import profile_ops
 from stage1_setup import stage1_setup
-from torch.profiler import ProfilerActivity, profile
 
 from lawcat.distill.stage1 import attention_transfer_step
 
@@ -39,20 +39,8 @@ def main():
             p.grad = None
         attention_transfer_step(student, batch, 1000.0, n, ac, layer_group=a.layer_group)
 
-    for _ in range(2):  # warm-up: kernel compilation and autotuning must not be profiled
-        step()
     cuda = device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    if cuda:
-        torch.cuda.synchronize()
-    with profile(activities=activities) as prof:
-        for _ in range(a.steps):
-            step()
-        if cuda:
-            torch.cuda.synchronize()
-    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
-    events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
-    total = sum(getattr(e, attr) for e in events)
+    attr, events, total = profile_ops(step, a.steps, cuda)
     top = sorted(events, key=lambda e: getattr(e, attr), reverse=True)[:a.top]
     rows = [{"op": e.key, "calls": e.count, "ms_per_step": getattr(e, attr) / 1000 / a.steps,
              "share": getattr(e, attr) / total} for e in top]

@@ -7,35 +7,15 @@ each output element is written once, from one read of the input rows it needs.
 """
 from __future__ import annotations
 
-import os
-
 import torch
 
-_kernels = None
-
-
-def _get_kernels():
-    global _kernels
-    if _kernels is None:
-        from . import _kernels as mod
-
-        _kernels = mod
-    return _kernels
-
-
-def _pow2(n: int, floor: int = 16) -> int:
-    return max(floor, 1 << (int(n) - 1).bit_length())
+# the Triton helpers lawcat's other kernel package already has (neither imports triton at import time)
+from ..triton_norm_gla.ops import _interpret, _next_pow2, triton_available, triton_cdiv
 
 
 def usable(x: torch.Tensor) -> bool:
     """Whether the fused kernel can serve this tensor here: CUDA (or the Triton interpreter) and triton importable."""
-    if not (x.is_cuda or os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")):
-        return False
-    try:
-        import triton  # noqa: F401
-    except Exception:  # pragma: no cover - depends on the machine
-        return False
-    return True
+    return (x.is_cuda or _interpret()) and triton_available()
 
 
 @torch.compiler.disable
@@ -67,18 +47,16 @@ def conv_feature_map(x: torch.Tensor, conv_weight: torch.Tensor, map_weight: tor
     out = torch.empty(B, T, HO, D, device=x.device, dtype=x.dtype)
     if T == 0:
         return out
-    kern = _get_kernels()
+    from . import _kernels as kern  # imports triton: on first use only
+
     dummy = x  # pointer for absent optional inputs (never read: the flags are off)
     kern._conv_map_kernel[(triton_cdiv(T, block_t), B * HO)](
         x, state.contiguous() if state is not None else dummy,
         mask.contiguous() if mask is not None else dummy,
         conv_weight.contiguous(), map_weight.contiguous(), out, T,
-        HX=HX, HO=HO, GROUPS=groups, D=D, HALF=D // 2, W=W, BT=block_t, BD=_pow2(D), BH=_pow2(D // 2),
+        HX=HX, HO=HO, GROUPS=groups, D=D, HALF=D // 2, W=W, BT=block_t, BD=_next_pow2(D), BH=_next_pow2(D // 2),
         HAS_STATE=state is not None and W > 1, HAS_MASK=mask is not None, MASK_OUT=mask_output and mask is not None,
         PREC="tf32x3", num_warps=4,
     )
     return out
 
-
-def triton_cdiv(a: int, b: int) -> int:
-    return (a + b - 1) // b

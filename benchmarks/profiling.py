@@ -1,0 +1,22 @@
+"""The torch.profiler loop the profile_*.py benchmarks share: warm up, profile a few runs, sum self time per operator."""
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+
+def profile_ops(run, runs: int, cuda: bool, warmup: int = 2):
+    """Call run() `warmup` times (compilation and autotuning stay out of the profile), then `runs` times under the
+    profiler. Returns (attr, events, total): the time field used (self device time on CUDA, self CPU time
+    elsewhere), the operators with some of it, and their sum in microseconds over all runs."""
+    for _ in range(warmup):
+        run()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    if cuda:
+        torch.cuda.synchronize()
+    with profile(activities=activities) as prof:
+        for _ in range(runs):
+            run()
+        if cuda:
+            torch.cuda.synchronize()
+    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
+    return attr, events, sum(getattr(e, attr) for e in events)
