@@ -63,6 +63,13 @@ def check_answer(facts: list[str], question: str, answer: str, strict: bool = Tr
     elif m := QA3.match(question):
         o, before = m.groups()
         h = history.get(o, [])
-        assert len(h) >= 2 and h[-1] == before and h[-2] == answer, (question, answer, h)
+        assert qa3_answers(h, before) == {answer}, (question, answer, h)
     else:
         raise AssertionError(f"unparsable question {question!r}")
+
+
+def qa3_answers(history: list[str], before: str) -> set[str]:
+    """Every place the object came from when it arrived at ``before`` (a known arrival needs a known
+    previous place, so the first entry does not count).  A well-posed "Where was the O before the
+    L?" has exactly one."""
+    return {history[j - 1] for j in range(1, len(history)) if history[j] == before}
