@@ -2,9 +2,9 @@
 
 Data flow for one layer (method.md, "The layer"):
     x -> q_proj, k_proj, v_proj (teacher; Qwen2 bias and Qwen3 q/k RMSNorm kept)
+      -> the teacher's RoPE on q and k, at absolute positions                     [use_rope, off by default]
       -> padding zeroed (pads must neither feed nor decay the state)
       -> causal depthwise conv on q and on k (kernel 4, identity-like init)       [use_conv]
-      -> RoPE                                                                     [use_rope, off by default]
       -> k, v repeated to the query heads (GQA, as the teacher does)
       -> phi = Hedgehog map, shared by q and k                                    [shared_feature_map]
       -> GLA with the low-rank forget gate and the Eq. 8 normalizer               [use_gate, normalize]
@@ -13,6 +13,16 @@ Data flow for one layer (method.md, "The layer"):
 
 The same module also computes the teacher's own softmax attention from the same input (`softmax_attention`),
 which is what stage 1 of distillation matches, so no second copy of the teacher is ever needed.
+
+Where RoPE sits (use_rope: the `lolcats` and `lawcat-rope` presets). LoLCATs rotates q and k exactly as the
+teacher does, right on the projections (its `process_qkv`), before the feature maps and the softmax window. The
+LAWCAT paper does not say where RoPE goes relative to its conv (Table 5 only switches it on). It applies the map to
+the conv's output (Sec. 4.1), and LAWCAT forks LoLCATs' pipeline, where RoPE is applied on the projections; so RoPE
+is placed where LoLCATs has it: on the projections, before the conv. The conv state then holds rotated rows, which
+is consistent because every row is rotated at its own absolute position once, whichever chunk it arrives in.
+The softmax window takes the same q and k as the map: rotated under `lolcats` (as in LoLCATs), unrotated under
+`lawcat-swa64`, which switches on the window alone (Table 6) and, like LAWCAT, has no RoPE anywhere; the paper does
+not say whether its LAWCAT + SWA window used RoPE.
 """
 from __future__ import annotations
 
@@ -66,13 +76,20 @@ def stack_weights(layers: list[LayerWeights]) -> LayerWeights:
 
 def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | None = None,
                      position_embeddings=None, conv_impl: str = "conv"):
-    """conv -> (RoPE) -> GQA repeat -> shared map -> gated, normalized linear attention (+ window), no o_proj.
+    """(RoPE) -> conv -> GQA repeat -> shared map -> gated, normalized linear attention (+ window), no o_proj.
 
     q [B,T,H,D], k and v [B,T,Hkv,D] (the teacher's projections), g [B,T,H,K] log-space gate or None (no gate);
-    mask [B,T] (1 = token) or None; conv_impl: lawcat.ops.conv.causal_conv1d's. Returns (out [B,T,H,D] in v's
-    dtype, new_state)."""
+    mask [B,T] (1 = token) or None; position_embeddings: (cos, sin) of the teacher's rotary module at the tokens'
+    absolute positions (needed with use_rope); conv_impl: lawcat.ops.conv.causal_conv1d's. Returns (out [B,T,H,D]
+    in v's dtype, new_state)."""
     state, new = state or {}, {}
     B, T, H, D = q.shape
+    if cfg.use_rope:
+        if position_embeddings is None:
+            raise ValueError("use_rope needs position_embeddings: (cos, sin) from the teacher's rotary module")
+        # Rotated first, so every consumer below (conv, map, window, each GLA backend, the fused conv + map
+        # kernel) takes the same rotated q and k; see the module docstring for why here.
+        q, k = apply_rope(q, k, *position_embeddings)
     if _fused_front_end(cfg, w, q):
         return _lawcat_attention_fused(cfg, w, q, k, v, g, mask, state, new)
     m = None if mask is None else mask.to(q.dtype)[:, :, None, None]
@@ -82,8 +99,6 @@ def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | 
         q, new["conv_q"] = causal_conv1d(q.reshape(B, T, -1), w.conv_q, state.get("conv_q"), conv_impl)
         k, new["conv_k"] = causal_conv1d(k.reshape(B, T, -1), w.conv_k, state.get("conv_k"), conv_impl)
         q, k = q.view(B, T, H, D), k.view(B, T, w.num_kv_heads, D)
-    if cfg.use_rope:
-        q, k = apply_rope(q, k, *position_embeddings)
     groups = H // w.num_kv_heads
     k, v = repeat_kv(k, groups), repeat_kv(v, groups)
     fq = hedgehog(q, w.map_q)
@@ -103,9 +118,9 @@ def lawcat_attention(cfg, w: LayerWeights, q, k, v, g, mask=None, state: dict | 
 
 def _fused_front_end(cfg, w: LayerWeights, q) -> bool:
     """Inference with lawcat's Triton GLA kernel takes the fused conv + feature map too (lawcat.ops.triton_front):
-    no autograd, a conv, no RoPE between conv and map, no softmax window (which needs the convolved q and k).
-    LAWCAT_FUSED_FRONT=0 turns it off (for A/B timing)."""
-    if torch.is_grad_enabled() or cfg.gla_backend != "triton" or w.conv_q is None or cfg.use_rope or cfg.window_size:
+    no autograd, a conv, no softmax window (which needs the convolved q and k). RoPE, if on, has already been
+    applied to the q and k it is given. LAWCAT_FUSED_FRONT=0 turns it off (for A/B timing)."""
+    if torch.is_grad_enabled() or cfg.gla_backend != "triton" or w.conv_q is None or cfg.window_size:
         return False
     if os.environ.get("LAWCAT_FUSED_FRONT", "1") == "0":
         return False

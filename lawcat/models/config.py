@@ -14,9 +14,12 @@ from transformers import PretrainedConfig
 SUPPORTED_FAMILIES = ("llama", "mistral", "qwen2", "qwen3")
 
 # Named configurations for the paper's comparisons (Tables 2, 4, 5, 6, 8 and the LoLCATs baseline).
+# `lolcats` keeps the teacher's RoPE on q and k, as LoLCATs does (without it, it is not LoLCATs: Table 5);
+# `lawcat-rope` is LAWCAT plus that same RoPE (Table 5); `lawcat-swa64` is LAWCAT plus the window only, no RoPE.
+# Where RoPE sits relative to the conv and the window: lawcat.layers.attention's module docstring.
 PRESETS: dict[str, dict] = {
     "lawcat": {},
-    "lolcats": dict(use_conv=False, use_gate=False, shared_feature_map=False, window_size=64),
+    "lolcats": dict(use_conv=False, use_gate=False, shared_feature_map=False, use_rope=True, window_size=64),
     "lawcat-no-norm": dict(normalize=False),
     "lawcat-no-conv": dict(use_conv=False),
     "lawcat-rope": dict(use_rope=True),

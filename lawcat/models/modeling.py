@@ -130,7 +130,7 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
                 raise ValueError("LawcatForCausalLM takes a 2-D attention_mask [batch, tokens] (1 = token, 0 = pad)")
             am = attention_mask[:, -T:]
             mask = None if bool(am.all()) else am
-        position_embeddings = self._rope(x, mask, cache) if self.config.use_rope else None
+        position_embeddings = self._rope(x, mask, cache, position_ids) if self.config.use_rope else None
 
         for i, layer in enumerate(self.model.layers):
             state = cache.layers[i] if cache is not None else None
@@ -156,15 +156,27 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
                                    labels[:, 1:].reshape(-1).to(logits.device), ignore_index=-100)
         return CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE_FIELD: cache if use_cache else None})
 
-    def _rope(self, x, mask, cache):
-        """cos/sin for the RoPE ablation; positions count real tokens only, so padding does not shift them."""
+    def _rope(self, x, mask, cache, position_ids=None):
+        """(cos, sin) of the teacher's rotary module at every token's absolute position (use_rope).
+
+        Positions count real tokens only and continue from the cache, so chunked prefill and decoding go on where
+        the last chunk stopped and left padding does not shift a row: the positions generate() gives the teacher
+        (attention_mask.cumsum - 1). position_ids, if given, are used as the teacher would use them; the cache then
+        continues after the last real token's."""
         B, T = x.shape[:2]
         start = cache.positions if cache is not None and cache.positions is not None else \
             torch.zeros(B, dtype=torch.long, device=x.device)
         real = torch.ones(B, T, dtype=torch.long, device=x.device) if mask is None else mask.long()
-        pos = (start[:, None] + real.cumsum(1) - 1).clamp_min(0)
+        if position_ids is None:
+            pos = (start[:, None] + real.cumsum(1) - 1).clamp_min(0)
+            following = start + real.sum(1)
+        else:
+            if position_ids.dim() != 2:
+                raise ValueError(f"position_ids must be [batch, tokens], got shape {tuple(position_ids.shape)}")
+            pos = position_ids[:, -T:].to(device=x.device, dtype=torch.long).expand(B, T)
+            following = torch.where(real.bool().any(1), torch.where(real.bool(), pos + 1, 0).amax(1), start)
         if cache is not None:
-            cache.positions = start + real.sum(1)
+            cache.positions = following
         return self.model.rotary_emb(x, pos)
 
     # ---- generation --------------------------------------------------------------------------------------

@@ -46,6 +46,61 @@ def test_chunked_prefill_equals_full_forward():
     assert cache.get_seq_length() == 50
 
 
+@pytest.mark.parametrize("preset,kw", [("lolcats", {"window_size": 6}), ("lawcat-rope", {}),
+                                       ("lawcat-swa64", {"window_size": 6})])
+def test_chunked_prefill_then_decode_equals_full_forward(family, preset, kw):
+    """RoPE positions continue across prefill chunks and decoding steps: every logit equals one full forward's."""
+    student = _student(family, preset, **kw)
+    ids = torch.randint(0, 97, (2, 40))
+    with torch.no_grad():
+        full = student(ids).logits
+        last, cache = student.prefill(ids[:, :27], chunk_size=7)
+        steps = [last[:, None]] + [student(ids[:, t:t + 1], past_key_values=cache, use_cache=True).logits
+                                   for t in range(27, 40)]
+    torch.testing.assert_close(torch.cat(steps, 1), full[:, 26:], rtol=1e-4, atol=1e-4)
+    if student.config.use_rope:
+        assert cache.positions.tolist() == [40, 40]
+
+
+@pytest.mark.parametrize("preset,kw", [("lolcats", {"window_size": 5}), ("lawcat-rope", {})])
+def test_left_padded_chunked_prefill_then_decode_equals_rows_alone(preset, kw):
+    """A row's RoPE positions count its real tokens only, through chunks that are all padding for it, so under
+    left padding each row's logits equal those of the row run alone."""
+    student = _student("qwen2", preset, **kw)
+    rows = [torch.randint(1, 97, (n,)) for n in (23, 9, 30)]
+    more = torch.randint(1, 97, (3, 5))  # tokens fed one at a time after the prompt
+    T = 30
+    ids, mask = torch.zeros(3, T, dtype=torch.long), torch.zeros(3, T + 5, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, T - len(r):], mask[i, T - len(r):] = r, 1
+    mask[:, T:] = 1
+    with torch.no_grad():
+        last, cache = student.prefill(ids, attention_mask=mask[:, :T], chunk_size=7)
+        got = [last] + [student(more[:, j:j + 1], attention_mask=mask[:, :T + j + 1], past_key_values=cache,
+                                use_cache=True).logits[:, -1] for j in range(5)]
+        got = torch.stack(got, 1)
+        for i, r in enumerate(rows):
+            alone = student(torch.cat([r, more[i]])[None]).logits[0, len(r) - 1:]
+            torch.testing.assert_close(got[i], alone, rtol=1e-4, atol=1e-4)
+    assert cache.positions.tolist() == [23 + 5, 9 + 5, 30 + 5]
+
+
+def test_explicit_position_ids_are_used_and_continued():
+    """position_ids are honoured as the teacher honours them, and the cache continues after them."""
+    student = _student("llama", "lolcats", window_size=4)
+    ids = torch.randint(0, 97, (2, 9))
+    with torch.no_grad():
+        started = student.new_cache()
+        started.positions = torch.tensor([7, 7])
+        want = student(ids, past_key_values=started, use_cache=True).logits
+        given = student.new_cache()
+        got = student(ids, position_ids=torch.arange(7, 16)[None], past_key_values=given, use_cache=True).logits
+        plain = student(ids).logits
+    torch.testing.assert_close(got, want)
+    assert not torch.allclose(got, plain, rtol=1e-4, atol=1e-4)  # the positions matter
+    assert given.positions.tolist() == [16, 16]
+
+
 def test_cache_size_is_constant_in_context_length():
     student = _student("llama")
     sizes = []
