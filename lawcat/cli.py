@@ -68,11 +68,16 @@ def cmd_distill(args) -> int:
     from .distill.run import distill
 
     recipe = load_recipe(args.recipe, args.overrides)
-    summary = distill(recipe, args.teacher, args.out, resume=args.resume, device=args.device)
+    summary = distill(recipe, args.teacher, args.out, resume=args.resume, device=args.device,
+                      max_seconds=args.max_seconds)
     if os.environ.get("RANK", "0") != "0":  # under torchrun the summary is printed once, by rank 0
         return 0
     s1, s2 = summary.get("stage1", {}), summary.get("stage2", {})
-    print(f"distilled {recipe.name} in {summary['wall_s']:.0f} s -> {args.out}")
+    if summary.get("paused"):
+        print(f"paused {recipe.name} after {summary['wall_s']:.0f} s (--max-seconds); continue with: "
+              f"lawcat distill --recipe {args.recipe} --out {args.out} --resume (same overrides)")
+    else:
+        print(f"distilled {recipe.name} in {summary['wall_s']:.0f} s -> {args.out}")
     for name, st in (("stage 1", s1), ("stage 2", s2)):
         if st:
             print(f"  {name}: {st['steps']} steps, {st['tokens_per_s']:,.0f} tokens/s, best val {st['best_val']}")
@@ -102,9 +107,23 @@ def cmd_eval(args) -> int:
     n = args.n if args.n is not None else (100 if args.task.startswith("babilong") else 25 if args.task.startswith("niah") else 10)
     run_eval(model, tokenizer, name, args.task, lengths, n, args.out, seed=args.seed, depth=depth,
              batch_size=args.batch_size, chat=args.chat, chunk_size=args.prefill_chunk,
-             max_batch_tokens=args.max_batch_tokens)
+             max_batch_tokens=args.max_batch_tokens, sample_kw=_sample_kw(args))
     print(open(f"{args.out}/results.md").read())
     return 0
+
+
+def _sample_kw(args) -> dict:
+    """The task-specific prompt switches, refused where the task has no such switch."""
+    kw = {}
+    if args.variant != "standard":
+        if args.task != "passkey":
+            raise SystemExit(f"error: --variant is for --task passkey, not {args.task}")
+        kw["variant"] = args.variant
+    if args.bare_prompt:
+        if not args.task.startswith("babilong"):
+            raise SystemExit(f"error: --bare-prompt is for the BABILong tasks, not {args.task}")
+        kw["prompt"] = "bare"
+    return kw
 
 
 def cmd_compare(args) -> int:
@@ -166,6 +185,7 @@ def _short_length(tokens: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data.passkey_styles import PASSKEY_VARIANTS
     from .models.config import PRESETS
 
     p = argparse.ArgumentParser(prog="lawcat", description=__doc__.split("\n")[0])
@@ -192,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--teacher", default="default", help="HF directory, .gguf file, or 'default'")
     s.add_argument("--out", required=True, help="run directory (must be new unless --resume)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--max-seconds", type=float, default=None,
+                   help="pause the run (checkpointed) at the first step past this many seconds; --resume goes on")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     s.add_argument("overrides", nargs="*", help="recipe overrides as dotted.key=value, e.g. stage1.lr=3e-3")
     s.set_defaults(func=cmd_distill)
@@ -208,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-batch-tokens", type=int, default=None,
                    help="fewer rows per batch for long prompts: at most this many prompt tokens per batch")
     s.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
+    s.add_argument("--variant", default="standard", choices=PASSKEY_VARIANTS,
+                   help="passkey prompts: the published format, or a held-out variant no training sample uses "
+                        "(filler, natural, needle, question, keys, or all of them: heldout)")
+    s.add_argument("--bare-prompt", action="store_true",
+                   help="BABILong: the benchmark's bare prompt for base models (no instruction, examples, template)")
     s.add_argument("--prefill-chunk", type=int, default=8192, help="students: tokens per prefill chunk")
     s.add_argument("--name", default=None, help="model name in tables (default: the directory name)")
     s.add_argument("--device", default=None)

@@ -33,10 +33,14 @@ from .packing import (
     pad_token_id,
 )
 from .passkey import make_passkey_samples, passkey_prompt
+from .passkey_styles import PASSKEY_STYLES, PASSKEY_VARIANTS
 from .sample import TASKS, TaskSample
 from .text import TextExample, load_texts
 
 PURPOSES = ("eval", "train")
+
+# Keywords only the passkey generator reads, with the values that mean "as published".
+_PASSKEY_ONLY = {"variant": "standard", "style": "standard", "key_range": None}
 
 
 def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth=None,
@@ -49,10 +53,25 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
     ignore it, so one setting can serve a mix of tasks.  Extra keywords go to the generator
     (``start=`` and ``tokens_to_generate=`` for S-NIAH, ``prompt="full"|"bare"`` for BABILong,
     ``key_range=`` for passkey).
+
+    Passkey also takes ``variant=`` (evaluation with held-out prompt parts, one of
+    :data:`PASSKEY_VARIANTS`; refused for ``purpose="train"``) and ``style=`` (``"standard"`` or
+    ``"diverse"`` training prompts, see :mod:`lawcat.data.passkey_styles`).  Other tasks accept
+    these keywords only at their default (``"standard"``), so one call can serve a mix of tasks;
+    any other value is a :class:`DataError`.
     """
     if purpose not in PURPOSES:
         raise DataError(f"purpose must be 'eval' or 'train', got {purpose!r}")
     train = purpose == "train"
+    if train and kw.get("variant", "standard") != "standard":
+        raise DataError(f"passkey variant {kw['variant']!r} holds evaluation-only prompt parts and "
+                        f"cannot be used for training; use style='diverse' or 'standard'")
+    if task != "passkey":
+        for name, default in _PASSKEY_ONLY.items():
+            if name in kw:
+                value = kw.pop(name)
+                if value != default:
+                    raise DataError(f"{name}={value!r} applies only to the passkey task, not '{task}'")
     kw.setdefault("stream", "train:" if train else "")
     if haystack is not None and train:
         check_training_corpus(as_corpus(haystack))
@@ -94,6 +113,8 @@ __all__ = [
     "make_samples",
     "parse_length",
     "make_passkey_samples",
+    "PASSKEY_VARIANTS",
+    "PASSKEY_STYLES",
     "make_niah_samples",
     "make_babilong_samples",
     "passkey_prompt",

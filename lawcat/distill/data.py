@@ -21,6 +21,7 @@ _VAL_SEED_OFFSET = 1_000_003  # validation samples come from a disjoint seed str
 
 
 def build_examples(recipe: Recipe, tokenizer, split: str):
+    """The task examples of `split` (train / val): the recipe's task or mix, plus `data.extras` for training."""
     d = recipe.data
     train = split == "train"
     n = d.n_train if train else d.n_val
@@ -36,26 +37,60 @@ def build_examples(recipe: Recipe, tokenizer, split: str):
         n_val = min(d.n_val, max(1, len(rows) // 10))
         return rows[n_val:][: d.n_train] if train else rows[:n_val]
     tasks = MIXES.get(d.task, (d.task,))
+    parts = [(task, n // len(tasks) + (1 if i < n % len(tasks) else 0), d.length) for i, task in enumerate(tasks)]
+    if train:  # extras get their own seed streams (index len(tasks) + j), so adding one changes no other sample
+        parts += [(e["task"], int(e["n"]), int(e.get("length", d.length))) for e in d.extras]
     jobs = []
-    for i, task in enumerate(tasks):
-        share = n // len(tasks) + (1 if i < n % len(tasks) else 0)
+    for i, (task, share, length) in enumerate(parts):
         haystack = d.haystack if d.haystack and task not in ("passkey", "niah1") else None
+        style = d.style if task == "passkey" else "standard"
         for b, start in enumerate(range(0, share, BLOCK)):
-            jobs.append((task, min(BLOCK, share - start), seed + 7919 * i + 104729 * b, haystack))
+            jobs.append((task, min(BLOCK, share - start), seed + 7919 * i + 104729 * b, haystack, length, style))
     workers = min(len(jobs), max(1, (os.cpu_count() or 1) - 1), 16)
     if workers <= 1:
-        blocks = [_block(tokenizer, d.length, d.loss, job) for job in jobs]
+        blocks = [_block(tokenizer, d.loss, job) for job in jobs]
     else:
         with ProcessPoolExecutor(workers) as pool:
-            blocks = list(pool.map(_block, [tokenizer] * len(jobs), [d.length] * len(jobs), [d.loss] * len(jobs),
-                                   jobs))
+            blocks = list(pool.map(_block, [tokenizer] * len(jobs), [d.loss] * len(jobs), jobs))
     return [e for block in blocks for e in block]
 
 
-def _block(tokenizer, length, loss, job):
-    task, n, seed, haystack = job
+def _block(tokenizer, loss, job):
+    task, n, seed, haystack, length, style = job
     kw = {"haystack": haystack} if haystack else {}
+    if style != "standard":
+        kw["style"] = style
     return encode_all(tokenizer, make_samples(task, tokenizer, length, n, seed, purpose="train", **kw), loss=loss)
+
+
+GENERAL_TEXT = "books:train"
+
+
+def stage1_examples(recipe: Recipe, tokenizer, train: list) -> list:
+    """Stage 1's rows: the task examples with a `data.stage1_text` share replaced by general text rows.
+
+    The count stays the same, so stage 1 sees the same number of tokens; stage 2 always trains on the task."""
+    share = recipe.data.stage1_text
+    if share <= 0 or recipe.data.task == "text":
+        return train
+    n_text = int(round(share * len(train)))
+    rows = general_text_rows(tokenizer, n_text, recipe.data.length)
+    return train[: len(train) - n_text] + rows  # the batches shuffle, so the order here does not matter
+
+
+def general_text_rows(tokenizer, n_rows: int, seq_len: int) -> list:
+    """`n_rows` rows of `seq_len` tokens of general text, packed document after document (cycled if short)."""
+    if n_rows <= 0:
+        return []
+    docs = load_texts(GENERAL_TEXT)
+    rows: list = []
+    start = 0
+    while len(rows) < n_rows:
+        # Encode a slice of documents at a time: the whole corpus is millions of tokens, most rows need few.
+        chunk = docs[start:start + 200] or docs[:200]
+        start = start + 200 if start + 200 < len(docs) else 0
+        rows += pack_rows(encode_all(tokenizer, chunk, loss="all", add_eos=True), seq_len, drop_last=True)
+    return rows[:n_rows]
 
 
 def make_batches(examples, tokenizer, batch_size: int, seed: int, bucket: bool = True) -> BatchIterator:

@@ -36,6 +36,12 @@ class DataSpec:
     loss: str = "completion"         # where stage 2's cross-entropy is taken: completion | all
     seq_len: int = 1024              # for task=text: packed row length
     bucket: bool = True
+    style: str = "standard"          # passkey training prompts: standard (the published format) | diverse
+                                     # (other fillers, natural text, needles, questions and keys: lawcat.data.passkey)
+    extras: list = field(default_factory=list)  # more training samples of other tasks/lengths, e.g. the paper's
+                                     # [{task: niah1, n: 1000, length: 1162}] beside the S-NIAH mix (training only)
+    stage1_text: float = 0.0         # share of stage 1's rows that are general text (books:train packed to
+                                     # data.length) instead of task samples, as LoLCATs trains stage 1 on general text
 
 
 @dataclass
@@ -51,10 +57,14 @@ class StageSpec:
     weight_decay: float = 0.0
     batch_size: int = 8              # global batch (split across data-parallel ranks)
     grad_clip: float | None = 1.0
-    eval_every: int = 0              # steps; 0 = once per epoch
+    eval_every: int = 0              # steps between validations (and plateau checks); 0 = once per epoch
     save_every: int = 200            # steps between resumable checkpoints
-    plateau_patience: int = 1
-    plateau_factor: float = 0.5
+    # ReduceLROnPlateau as LoLCATs runs it: checked at every validation, lr x factor after `patience` checks
+    # without improvement, never below min_lr. Checked once per epoch over 2 epochs it could never fire.
+    plateau_patience: int = 10
+    plateau_factor: float = 0.1
+    plateau_min_lr: float = 1e-5
+    keep_best: bool = True           # end the stage on the weights of its best validation loss (LoLCATs does)
 
 
 @dataclass
@@ -71,7 +81,9 @@ class Stage2Spec(StageSpec):
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     lora_targets: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    train_lawcat_params: bool = True   # the release keeps stage-1 parameters trainable (method.md); an ablation
+    # The paper trains "LoRA modules exclusively on q, k, v, o" in stage 2; true also trains the convs, feature maps
+    # and gates further (the ablation lawcat's earlier students were made with).
+    train_lawcat_params: bool = False
     merge_lora: bool = True            # export with LoRA merged into the projections, or kept separate
     cuda_graph: bool = False           # the step captured in CUDA graphs and replayed (lawcat.distill.stage2)
 
@@ -177,6 +189,10 @@ def validate(recipe: Recipe) -> None:
             raise RecipeError(f"{name}: epochs must be >= 0, lr > 0 and batch_size >= 1")
         if st.save_every < 1:
             raise RecipeError(f"{name}.save_every must be >= 1")
+        if st.eval_every < 0:
+            raise RecipeError(f"{name}.eval_every must be >= 0 (0 = once per epoch)")
+        if st.plateau_patience < 0 or not 0 < st.plateau_factor < 1 or st.plateau_min_lr < 0:
+            raise RecipeError(f"{name}: plateau_patience must be >= 0, plateau_factor in (0, 1), plateau_min_lr >= 0")
     if recipe.stage1.layer_group < 0:
         raise RecipeError("stage1.layer_group must be >= 0 (0 = all layers in one pass)")
     if recipe.stage1.cuda_graph and (recipe.stage1.layer_group != 0 or recipe.stage1.compile):
@@ -188,5 +204,14 @@ def validate(recipe: Recipe) -> None:
         raise RecipeError(f"parallel must be ddp or fsdp, not {recipe.parallel!r}")
     if recipe.data.loss not in ("completion", "all"):
         raise RecipeError(f"data.loss must be completion or all, not {recipe.data.loss!r}")
+    if recipe.data.style not in ("standard", "diverse"):
+        raise RecipeError(f"data.style must be standard or diverse, not {recipe.data.style!r}")
+    if recipe.data.style == "diverse" and recipe.data.task != "passkey":
+        raise RecipeError("data.style=diverse exists for data.task=passkey only")
+    if not 0.0 <= recipe.data.stage1_text < 1.0:
+        raise RecipeError(f"data.stage1_text is a share of stage 1's rows in [0, 1), not {recipe.data.stage1_text!r}")
+    for extra in recipe.data.extras:
+        if not isinstance(extra, dict) or set(extra) - {"task", "n", "length"} or not {"task", "n"} <= set(extra):
+            raise RecipeError(f"each data.extras entry is a mapping {{task, n[, length]}}, not {extra!r}")
     if recipe.data.task == "text" and not recipe.data.source:
         raise RecipeError("data.task=text needs data.source: a .txt/.jsonl file, a folder, or a corpus name")

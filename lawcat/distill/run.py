@@ -24,7 +24,7 @@ from ..models import LawcatConfig, linearize, load_teacher
 from ..models.checkpoint import atomic_write_text
 from ..models.teacher import RANDOM_PREFIX
 from ..models.errors import LawcatError
-from .data import build_examples, make_batches
+from .data import build_examples, make_batches, stage1_examples
 from .distributed import DistContext, apply_fsdp, barrier, full_state_dict, setup
 from .lora import add_lora, lora_parameters, merge_lora, merge_lora_state
 from .recipe import Recipe
@@ -79,15 +79,29 @@ def stage2_loss_fn(recipe: Recipe, student, params, autocast, pad_id: int, ctx: 
     return partial(stage2_loss, student, autocast)
 
 
+def _paused(summary: dict, run: Path, ctx: DistContext, t_wall: float) -> dict:
+    """The run stopped at its --max-seconds: its checkpoints hold everything, the student is not saved yet."""
+    summary.update(paused=True, wall_s=time.perf_counter() - t_wall)
+    if ctx.is_main:
+        atomic_write_text(run / "summary.json", json.dumps(summary, indent=2))
+    barrier(ctx)
+    return summary
+
+
 def _named(student, params) -> dict:
     ids = {id(p) for p in params}
     return {n: p for n, p in student.named_parameters() if id(p) in ids}
 
 
 def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = False, device: str | None = None,
-            teacher=None, tokenizer=None) -> dict:
-    """Run both stages of `recipe` on `teacher_src` into `out`. Returns the summary dict (also in summary.json)."""
+            teacher=None, tokenizer=None, max_seconds: float | None = None) -> dict:
+    """Run both stages of `recipe` on `teacher_src` into `out`. Returns the summary dict (also in summary.json).
+
+    `max_seconds` pauses the run (checkpointed, no student saved, summary["paused"] true) at the first step past
+    that many seconds from now; `resume=True` continues it. Unlike the recipe's per-stage max_seconds it leaves
+    the recipe, and so the trained weights, unchanged: a long run can be spread over several time-limited calls."""
     ctx: DistContext = setup(device)
+    deadline = None if max_seconds is None else time.time() + max_seconds
     run = Path(out)
     if run.exists() and any(run.iterdir()) and not resume:
         raise LawcatError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
@@ -146,15 +160,19 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     stage1_step = stage1_loss_fn(recipe, student, autocast, pad, ctx, sharded)
     trainer1 = Trainer(
         "stage1", _named(student, student.lawcat_parameters()), s1,
-        make_batches(train, tokenizer, s1.batch_size, recipe.seed, recipe.data.bucket), val_batches(s1.batch_size),
+        make_batches(stage1_examples(recipe, tokenizer, train), tokenizer, s1.batch_size, recipe.seed,
+                     recipe.data.bucket), val_batches(s1.batch_size),
         stage1_step, lambda b: int(b["attention_mask"].sum()), run, ctx, autocast, sharded_model=sharded)
     if resume and trainer1.has_checkpoint():
         trainer1.load()
+    trainer1.deadline = deadline
     student.train()
     summary["stage1"] = trainer1.run()  # returns at once when a resumed stage 1 had already finished
     if isinstance(stage1_step, GraphedStage1):
         summary["stage1"]["cuda_graph"] = stage1_step.stats()
         stage1_step.release()  # stage 2 needs the memory (and other trainings sharing the GPU)
+    if trainer1.paused:
+        return _paused(summary, run, ctx, t_wall)
 
     # ---- stage 2 -------------------------------------------------------------------------------------------
     if run_stage2:
@@ -170,11 +188,14 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
             lambda b: int((b["labels"][:, 1:] != -100).sum()), run, ctx, autocast, sharded_model=sharded)
         if resume and trainer2.has_checkpoint():
             trainer2.load()
+        trainer2.deadline = deadline
         student.train()
         summary["stage2"] = trainer2.run()
         if isinstance(stage2_step, GraphedStage2):
             summary["stage2"]["cuda_graph"] = stage2_step.stats()
             stage2_step.release()
+        if trainer2.paused:
+            return _paused(summary, run, ctx, t_wall)
     student.eval().requires_grad_(False)
     summary["wall_s"] = time.perf_counter() - t_wall
     state = None

@@ -4,6 +4,10 @@ A checkpoint (`<run>/state/<stage>/`) holds the trainable tensors, the optimizer
 data position and every RNG, written to a temporary folder and swapped in, so a run killed with SIGKILL at any
 moment resumes from the last checkpoint and ends with the same weights as an uninterrupted run (bit-exact on
 CPU). A NaN/inf loss stops the run before the optimizer step, leaving the last good checkpoint in place.
+
+With `keep_best`, the weights of the best validation so far are kept beside the training weights (in memory and in
+every checkpoint) and put back into the model when the stage ends, also when it ends at its time cap: a later
+--resume continues from the checkpoint's latest weights, not the restored ones.
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ class JsonlLog:
 def make_scheduler(optimizer, spec: StageSpec, total_steps: int):
     if spec.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=spec.plateau_factor,
-                                                          patience=spec.plateau_patience)
+                                                          patience=spec.plateau_patience, min_lr=spec.plateau_min_lr)
 
     def factor(step: int) -> float:
         if step < spec.warmup_steps:
@@ -96,14 +100,20 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(list(params.values()), lr=spec.lr, weight_decay=spec.weight_decay,
                                            fused=fused or None)
         self.scheduler = make_scheduler(self.optimizer, spec, self.total)
-        self.step, self.tokens, self.elapsed, self.best_val = 0, 0, 0.0, None
+        self.step, self.tokens, self.elapsed, self.best_val, self.best_step = 0, 0, 0.0, None, None
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.restored_best = False
         self.time_capped = False  # set when the last run() stopped at spec.max_seconds
+        # A wall-clock moment (time.time()) at which the whole run pauses, checkpointed, to go on later with
+        # --resume (lawcat distill --max-seconds): unlike max_seconds it ends the process, not the stage.
+        self.deadline: float | None = None
+        self.paused = False
 
     # ---- checkpoints ---------------------------------------------------------------------------------------
     def _trainer_state(self) -> dict:
         return {"scheduler": self.scheduler.state_dict(), "data": self.batches.state_dict(), "rng": rng_state(),
                 "step": self.step, "total": self.total, "tokens": self.tokens, "elapsed": self.elapsed,
-                "best_val": self.best_val}
+                "best_val": self.best_val, "best_step": self.best_step}
 
     def save(self) -> None:
         tmp = self.state_dir.with_name(self.name + ".tmp")
@@ -115,13 +125,15 @@ class Trainer:
             # Sharded: every rank writes its shards (torch.distributed.checkpoint) and its own RNG/data state.
             import torch.distributed.checkpoint as dcp
 
-            dcp.save({"params": dict(self.params), "optim": self._optimizer_tensors()},
+            dcp.save({"params": dict(self.params), "optim": self._optimizer_tensors(), **self._best_entry()},
                      checkpoint_id=str(tmp / "sharded"))
             groups = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
             torch.save({**self._trainer_state(), "param_groups": groups}, tmp / f"rank{self.ctx.rank}.pt")
         elif self.ctx.is_main:
             save_file({n: p.detach().cpu().contiguous() for n, p in self.params.items()},
                       str(tmp / "params.safetensors"))
+            if self.best_weights is not None:
+                save_file({n: t.cpu().contiguous() for n, t in self.best_weights.items()}, str(tmp / "best.safetensors"))
             torch.save({**self._trainer_state(), "optimizer": self.optimizer.state_dict()}, tmp / "trainer.pt")
         barrier(self.ctx)
         if self.ctx.is_main:
@@ -132,6 +144,12 @@ class Trainer:
             tmp.rename(self.state_dir)     # the swap: either the old or the new folder is complete at any moment
             shutil.rmtree(old, ignore_errors=True)
         barrier(self.ctx)
+
+    def _best_entry(self, create: bool = False) -> dict:
+        """The best-validation weights for a sharded checkpoint (placeholders to load into when `create`)."""
+        if create:
+            self.best_weights = {n: torch.zeros_like(p.detach()) for n, p in self.params.items()}
+        return {"best": self.best_weights} if self.best_weights is not None else {}
 
     def _optimizer_tensors(self, create: bool = False) -> dict:
         """AdamW's per-parameter state by parameter name (sharded tensors stay sharded for dcp)."""
@@ -154,9 +172,10 @@ class Trainer:
             if not (folder / f"rank{self.ctx.rank}.pt").is_file():
                 raise LawcatError(f"{folder} was written by a run with another number of processes; "
                                   "resume with the same torchrun --nproc_per_node")
-            dcp.load({"params": dict(self.params), "optim": self._optimizer_tensors(create=True)},
-                     checkpoint_id=str(folder / "sharded"))   # loads in place into the sharded tensors
             state = torch.load(folder / f"rank{self.ctx.rank}.pt", weights_only=False, map_location="cpu")
+            best = self._best_entry(create=True) if state.get("best_step") is not None else {}
+            dcp.load({"params": dict(self.params), "optim": self._optimizer_tensors(create=True), **best},
+                     checkpoint_id=str(folder / "sharded"))   # loads in place into the sharded tensors
             for group, saved in zip(self.optimizer.param_groups, state["param_groups"]):
                 group.update(saved)
         else:
@@ -167,13 +186,16 @@ class Trainer:
             with torch.no_grad():
                 for n, p in self.params.items():
                     p.copy_(tensors[n].to(p.device, p.dtype))
+            if (folder / "best.safetensors").is_file():
+                best = load_file(str(folder / "best.safetensors"))
+                self.best_weights = {n: best[n].to(p.device, p.dtype) for n, p in self.params.items()}
             state = torch.load(folder / "trainer.pt", weights_only=False, map_location="cpu")  # written by us
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.batches.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
-        self.best_val = state["best_val"]
+        self.best_val, self.best_step = state["best_val"], state.get("best_step")
 
     @property
     def finished(self) -> bool:
@@ -197,13 +219,16 @@ class Trainer:
                 total += self.loss_fn(local, count.item(), False)
         return (all_reduce_sum(total, self.ctx) / len(self.val_batches)).item()
 
-    def _past_time_cap(self, t_start: float) -> bool:
-        if self.spec.max_seconds is None:
-            return False
-        past = float(time.perf_counter() - t_start > self.spec.max_seconds)
-        if self.ctx.world > 1:  # one decision for all ranks (any rank past the cap), or a rank waits alone
-            past = all_reduce_sum(torch.tensor(past, device=self.ctx.device), self.ctx).item()
-        return past > 0
+    def _time_check(self, t_start: float) -> str | None:
+        """"cap" past the stage's max_seconds, "pause" past the run's deadline, else None: one decision for all
+        ranks (any rank past it), or a rank would wait alone."""
+        if self.spec.max_seconds is None and self.deadline is None:
+            return None
+        flags = [float(self.spec.max_seconds is not None and time.perf_counter() - t_start > self.spec.max_seconds),
+                 float(self.deadline is not None and time.time() > self.deadline)]
+        if self.ctx.world > 1:
+            flags = all_reduce_sum(torch.tensor(flags, device=self.ctx.device), self.ctx).tolist()
+        return "pause" if flags[1] > 0 else "cap" if flags[0] > 0 else None
 
     def run(self) -> dict:
         params = list(self.params.values())
@@ -214,7 +239,14 @@ class Trainer:
         if self.ctx.device.type == "cuda":  # the summary reports this stage's own peak, per process
             torch.cuda.reset_peak_memory_stats(self.ctx.device)
         while self.step < self.total:
-            if self._past_time_cap(t_start):
+            stop = self._time_check(t_start)
+            if stop == "pause":
+                self.paused = True
+                bar.write(f"{self.name}: paused at step {self.step}/{self.total} (the run's --max-seconds); "
+                          "continue it with --resume")
+                self.save()
+                break
+            if stop == "cap":
                 self.time_capped = True
                 bar.write(f"{self.name}: stopped at step {self.step}/{self.total} by max_seconds="
                           f"{self.spec.max_seconds:g} (schedule unfinished)")
@@ -259,18 +291,41 @@ class Trainer:
                 if val is not None:
                     if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                         self.scheduler.step(val)
-                    self.best_val = val if self.best_val is None else min(self.best_val, val)
+                    if self.best_val is None or val < self.best_val:
+                        self.best_val, self.best_step = val, self.step
+                        if self.spec.keep_best:
+                            self._snapshot_best()
                     self.log.write(stage=self.name, step=self.step, val_loss=val, lr=self._lr())
                     bar.write(f"{self.name} step {self.step}: validation loss {val:.4g}")
             if self.step % self.spec.save_every == 0 or self.step == self.total:
                 self.save()
         bar.close()
+        if self.spec.keep_best and (self.finished or self.time_capped):
+            self.restore_best()  # after the last save: a resume continues from the latest weights
         return self.summary()
+
+    def _snapshot_best(self) -> None:
+        with torch.no_grad():
+            if self.best_weights is None:
+                self.best_weights = {n: p.detach().clone() for n, p in self.params.items()}
+            else:
+                for n, p in self.params.items():
+                    self.best_weights[n].copy_(p.detach())
+
+    def restore_best(self) -> None:
+        """Put the best-validation weights back (in place: CUDA graphs and optimizers keep their tensors)."""
+        if self.best_weights is None:
+            return
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(self.best_weights[n])
+        self.restored_best = True
 
     def summary(self) -> dict:
         out = {"steps": self.step, "planned_steps": self.total, "tokens": self.tokens, "elapsed_s": self.elapsed,
                "tokens_per_s": self.tokens / max(1e-9, self.elapsed), "best_val": self.best_val,
-               "time_capped": self.time_capped}
+               "best_step": self.best_step, "restored_best": self.restored_best, "time_capped": self.time_capped,
+               "final_lr": self._lr(), "paused": self.paused}
         if self.ctx.device.type == "cuda":
             out["peak_memory_gib"] = torch.cuda.max_memory_allocated(self.ctx.device) / 2**30
         return out

@@ -70,14 +70,17 @@ def generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, ch
     return [tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
 
-def make_all_samples(task: str, tokenizer, lengths: list[int], n: int, seed: int = 0, depth=None) -> list[list]:
+def make_all_samples(task: str, tokenizer, lengths: list[int], n: int, seed: int = 0, depth=None,
+                     sample_kw: dict | None = None) -> list[list]:
     """The samples of every length, one process per length when cores allow (a 32K-token sample takes a few
-    tenths of a second to build). Each length is one make_samples call, so the samples are the same either way."""
+    tenths of a second to build). Each length is one make_samples call, so the samples are the same either way.
+    `sample_kw` goes to the generator (passkey `variant=`, BABILong `prompt="bare"`)."""
+    kw = sample_kw or {}
     workers = min(len(lengths), max(1, (os.cpu_count() or 1) - 1))
     if workers <= 1:
-        return [make_samples(task, tokenizer, L, n, seed=seed, depth=depth) for L in lengths]
+        return [make_samples(task, tokenizer, L, n, seed=seed, depth=depth, **kw) for L in lengths]
     with ProcessPoolExecutor(workers) as pool:
-        futures = [pool.submit(make_samples, task, tokenizer, L, n, seed, depth) for L in lengths]
+        futures = [pool.submit(make_samples, task, tokenizer, L, n, seed, depth, **kw) for L in lengths]
         return [f.result() for f in futures]
 
 
@@ -91,10 +94,11 @@ def rows_per_batch(length: int, batch_size: int, max_batch_tokens: int | None) -
 
 def evaluate_task(model, tokenizer, task: str, lengths: list[int], n: int, model_name: str, seed: int = 0,
                   depth=None, batch_size: int = 1, chat: bool = False, chunk_size: int = 8192,
-                  progress=print, max_batch_tokens: int | None = None, on_length=None) -> list[ResultRecord]:
+                  progress=print, max_batch_tokens: int | None = None, on_length=None,
+                  sample_kw: dict | None = None) -> list[ResultRecord]:
     """Every sample of every length; `on_length(records_so_far)` runs after each length (partial results)."""
     records = []
-    for length, samples in zip(lengths, make_all_samples(task, tokenizer, lengths, n, seed, depth)):
+    for length, samples in zip(lengths, make_all_samples(task, tokenizer, lengths, n, seed, depth, sample_kw)):
         t0 = time.perf_counter()
         rows = rows_per_batch(length, batch_size, max_batch_tokens)
         for i in range(0, len(samples), rows):
@@ -111,17 +115,18 @@ def evaluate_task(model, tokenizer, task: str, lengths: list[int], n: int, model
 
 def run_eval(model, tokenizer, model_name: str, task: str, lengths: list[int], n: int, out_dir, seed: int = 0,
              depth=None, batch_size: int = 1, chat: bool = False, chunk_size: int = 8192, settings=None,
-             max_batch_tokens: int | None = None):
+             max_batch_tokens: int | None = None, sample_kw: dict | None = None):
     """Evaluate, then write results.json, results.md and the plots into out_dir. Returns the records.
 
     results.json is rewritten after every length, so an evaluation stopped part-way keeps the lengths it
     finished (and `lawcat compare` can still read them)."""
     info = RunInfo(model=model_name, task=task, seed=seed,
                    settings={"lengths": lengths, "n": n, "depth": depth, "chat": chat, "batch_size": batch_size,
-                             "max_batch_tokens": max_batch_tokens, **(settings or {})})
+                             "max_batch_tokens": max_batch_tokens, **(sample_kw or {}), **(settings or {})})
     out = Path(out_dir)
     records = evaluate_task(model, tokenizer, task, lengths, n, model_name, seed, depth, batch_size, chat, chunk_size,
-                            max_batch_tokens=max_batch_tokens, on_length=lambda recs: write_results(out, recs, info))
+                            max_batch_tokens=max_batch_tokens, on_length=lambda recs: write_results(out, recs, info),
+                            sample_kw=sample_kw)
     write_results(out, records, info)
     write_report(out, records)
     return records

@@ -48,3 +48,35 @@ def test_missing_and_invalid_files(tmp_path):
         load_recipe(bad)
     with pytest.raises(RecipeError, match="key=value"):
         load_recipe(RECIPES[0], ["stage1.lr"])
+
+
+def test_paper_settings_are_the_defaults():
+    for name in ("passkey", "niah", "babilong"):
+        r = load_recipe(RECIPES[0].parent / f"{name}.yaml")
+        assert r.stage1.lr == 0.1, name                       # Appendix A.2
+        assert not r.stage2.train_lawcat_params, name         # LoRA on q, k, v, o only
+        assert r.stage1.keep_best and r.stage2.keep_best and r.stage1.eval_every > 0, name
+    ni = load_recipe(RECIPES[0].parent / "niah.yaml")
+    assert (ni.stage1.plateau_patience, ni.stage1.plateau_factor, ni.stage1.plateau_min_lr) == (10, 0.1, 1e-5)
+    assert ni.data.extras == [{"task": "niah1", "n": 1000, "length": 1162}]
+
+
+def test_new_switches_round_trip_through_yaml():
+    r = load_recipe(RECIPES[0].parent / "passkey-diverse.yaml", ["stage2.train_lawcat_params=true",
+                                                              "stage1.plateau_min_lr=1e-6", "stage1.keep_best=false"])
+    again = recipe_from_dict(__import__("yaml").safe_load(r.to_yaml()))
+    assert again == r
+    assert (r.data.style, r.data.stage1_text) == ("diverse", 0.25)
+    assert r.stage2.train_lawcat_params and r.stage1.plateau_min_lr == 1e-6 and not r.stage1.keep_best
+
+
+@pytest.mark.parametrize("raw,msg", [
+    ({"data": {"style": "fancy"}}, "data.style"),
+    ({"data": {"task": "niah1", "style": "diverse"}}, "passkey only"),
+    ({"data": {"stage1_text": 1.0}}, "stage1_text"),
+    ({"data": {"extras": [{"task": "niah1"}]}}, "extras"),
+    ({"stage1": {"plateau_factor": 2}}, "plateau_factor"),
+])
+def test_bad_new_switches(raw, msg):
+    with pytest.raises(RecipeError, match=msg):
+        recipe_from_dict(raw)

@@ -122,3 +122,20 @@ def test_time_cap_stops_a_stage_and_the_run_still_saves(text_setup, tmp_path):
     assert summary["stage1"]["planned_steps"] > 0
     assert not summary["stage2"]["time_capped"] and summary["stage2"]["steps"] == summary["stage2"]["planned_steps"]
     assert (out / "model.safetensors").is_file() and (out / "state" / "stage1").is_dir()
+
+
+def test_max_seconds_pauses_the_run_and_resume_ends_on_the_same_weights(reference_run, tmp_path):
+    """`--max-seconds` spreads one run over several calls: it pauses checkpointed, saves no student, and --resume
+    finishes it with the weights of an uninterrupted run."""
+    teacher, text, ref = reference_run
+    out = tmp_path / "paused"
+    r = run(distill_cmd(teacher, out, text, "--max-seconds", "0"))
+    assert "paused" in r.stdout and "--resume" in r.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["paused"] and summary["stage1"]["paused"] and "stage2" not in summary
+    assert not (out / "model.safetensors").exists() and (out / "state" / "stage1").is_dir()
+    run(distill_cmd(teacher, out, text, "--resume"))
+    got = load_file(out / "model.safetensors")
+    assert set(got) == set(ref)
+    for name in ref:
+        assert torch.equal(got[name], ref[name]), name
