@@ -3,13 +3,16 @@
     lawcat linearize --teacher default --preset lawcat --out runs/fresh   # a student before any training
     lawcat generate  runs/fresh --prompt "..."                            # recurrent decoding, O(1) state
     lawcat distill   --recipe recipes/passkey.yaml --teacher default --out runs/pk [stage1.lr=3e-3 ...]
+    lawcat distill   --recipe passkey ...                                 # a shipped recipe, by name
     lawcat eval      runs/pk --task passkey --lengths 1k,2k,4k,8k,16k,32k --out evals/pk
     lawcat eval      passkey-smollm2 --task passkey ...                   # a shipped student, by name
     lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
-    lawcat demo      [--quick] [--lengths 2k,4k,8k,12k --n 3]             # the README's main job
+    lawcat demo      [--quick] [--lengths 256,1k --n 5] [--long-lengths 12k --long-n 2]  # the README's main job
     lawcat list-weights                                                   # shipped students, by name
 
 Errors a user can cause (bad paths, wrong teacher, corrupt files, unknown presets) print one line and exit 2.
+Building the parser imports neither torch nor transformers (`lawcat --help` answers at once): each command
+imports what it needs when it runs.
 """
 from __future__ import annotations
 
@@ -66,8 +69,9 @@ def cmd_generate(args) -> int:
 def cmd_distill(args) -> int:
     from .distill.recipe import load_recipe
     from .distill.run import distill
+    from .recipes import resolve_recipe
 
-    recipe = load_recipe(args.recipe, args.overrides)
+    recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
     summary = distill(recipe, args.teacher, args.out, resume=args.resume, device=args.device,
                       max_seconds=args.max_seconds)
     if os.environ.get("RANK", "0") != "0":  # under torchrun the summary is printed once, by rank 0
@@ -136,15 +140,26 @@ def cmd_compare(args) -> int:
 
 def cmd_demo(args) -> int:
     from .data import parse_length
-    from .demo import DEFAULT_LENGTHS, DEFAULT_N, QUICK_LENGTHS, QUICK_N, DemoSettings, run_demo
+    from .demo import (DEFAULT_LENGTHS, DEFAULT_LONG_LENGTHS, DEFAULT_LONG_N, DEFAULT_N, QUICK_LENGTHS,
+                       QUICK_LONG_LENGTHS, QUICK_N, DemoSettings, run_demo)
 
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else DEFAULT_LENGTHS)
     n = args.n if args.n is not None else (QUICK_N if args.quick else DEFAULT_N)
+    long = args.long_lengths if args.long_lengths is not None else (
+        QUICK_LONG_LENGTHS if args.quick else DEFAULT_LONG_LENGTHS)
+    long_n = args.long_n if args.long_n is not None else DEFAULT_LONG_N
     settings = DemoSettings(out=args.out, teacher=args.teacher, overrides=args.overrides, n=n, quick=args.quick,
                             lengths=[parse_length(x) for x in lengths.split(",")], batch_size=args.batch_size,
-                            device=args.device, **({"recipe": args.recipe} if args.recipe else {}))
+                            long_lengths=[parse_length(x) for x in long.split(",") if x], long_n=long_n,
+                            device=args.device, **({"recipe": _recipe_path(args.recipe)} if args.recipe else {}))
     run_demo(settings)
     return 0
+
+
+def _recipe_path(spec: str) -> str:
+    from .recipes import resolve_recipe
+
+    return str(resolve_recipe(spec))
 
 
 def cmd_list_weights(args) -> int:
@@ -259,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--recipe", default=None, help="default: recipes/demo.yaml")
     s.add_argument("--lengths", default=None, help="passkey lengths, comma list (default: lawcat.demo.DEFAULT_LENGTHS)")
     s.add_argument("--n", type=int, default=None, help="samples per length (default: lawcat.demo.DEFAULT_N)")
+    s.add_argument("--long-lengths", default=None,
+                   help="lengths for the teacher and the shipped student only ('' for none; default: 12k)")
+    s.add_argument("--long-n", type=int, default=None, help="samples per long length (default: 2)")
     s.add_argument("--batch-size", type=int, default=1)
     s.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
     s.add_argument("--quick", action="store_true", help="a few training steps and two short lengths: a smoke test")

@@ -69,3 +69,30 @@ def test_demo_refuses_a_directory_it_did_not_make(setup, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "not made by `lawcat demo`" in err and "\n" not in err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_demo_long_lengths_only_for_teacher_and_shipped_student(setup, tmp_path, capsys):
+    root, teacher = setup
+    ship_student(root, SHIPPED_PASSKEY, teacher)
+    out = tmp_path / "demo"
+    assert _demo(teacher, out, "--lengths", "200", "--n", "2", "--long-lengths", "300", "--long-n", "1") == 0
+    lengths = {}
+    for folder in ("teacher", "student", SHIPPED_PASSKEY):
+        records = json.loads((out / "eval" / folder / "results.json").read_text())["records"]
+        lengths[folder] = sorted(r["length"] for r in records)
+    assert lengths == {"teacher": [200, 200, 300], "student": [200, 200], SHIPPED_PASSKEY: [200, 200, 300]}
+    assert "Reading: " in (out / "compare" / "comparison.md").read_text() and "Reading: " in capsys.readouterr().out
+
+
+def test_reading_names_what_the_table_shows():
+    from lawcat.demo import reading
+    from lawcat.eval.accuracy import Cell
+
+    rows = {"teacher": {1024: Cell(100.0, 5), 12288: Cell(0.0, 2)},
+            "demo student": {256: Cell(100.0, 5), 1024: Cell(20.0, 5)},
+            "passkey-smollm2 (shipped)": {1024: Cell(100.0, 5), 12288: Cell(50.0, 2)}}
+    line = reading(rows, 8192, 128)
+    assert "at 12,288 tokens" in line and "found 1/2 keys and the teacher 0/2" in line
+    assert "distilled on 128-token samples, reads keys to 256 tokens" in line
+    rows["demo student"] = {256: Cell(40.0, 5)}
+    assert "does not yet read keys" in reading(rows, 8192, 128)

@@ -79,6 +79,18 @@ def stage2_loss_fn(recipe: Recipe, student, params, autocast, pad_id: int, ctx: 
     return partial(stage2_loss, student, autocast)
 
 
+def _keep_earlier_call(summary: dict, stage: str, run: Path, idle: bool) -> None:
+    """A resumed stage that made no step in this call keeps what the call that ran it measured (graph replays,
+    peak memory): this call's counters would report zeros."""
+    earlier = run / "summary.json"
+    if not idle or not earlier.is_file():
+        return
+    before = json.loads(earlier.read_text()).get(stage, {})
+    for key in ("cuda_graph", "peak_memory_gib"):
+        if key in before:
+            summary[stage][key] = before[key]
+
+
 def _paused(summary: dict, run: Path, ctx: DistContext, t_wall: float) -> dict:
     """The run stopped at its --max-seconds: its checkpoints hold everything, the student is not saved yet."""
     summary.update(paused=True, wall_s=time.perf_counter() - t_wall)
@@ -167,10 +179,12 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         trainer1.load()
     trainer1.deadline = deadline
     student.train()
+    steps_before = trainer1.step
     summary["stage1"] = trainer1.run()  # returns at once when a resumed stage 1 had already finished
     if isinstance(stage1_step, GraphedStage1):
         summary["stage1"]["cuda_graph"] = stage1_step.stats()
         stage1_step.release()  # stage 2 needs the memory (and other trainings sharing the GPU)
+    _keep_earlier_call(summary, "stage1", run, trainer1.step == steps_before and resume)
     if trainer1.paused:
         return _paused(summary, run, ctx, t_wall)
 
@@ -190,10 +204,12 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
             trainer2.load()
         trainer2.deadline = deadline
         student.train()
+        steps_before = trainer2.step
         summary["stage2"] = trainer2.run()
         if isinstance(stage2_step, GraphedStage2):
             summary["stage2"]["cuda_graph"] = stage2_step.stats()
             stage2_step.release()
+        _keep_earlier_call(summary, "stage2", run, trainer2.step == steps_before and resume)
         if trainer2.paused:
             return _paused(summary, run, ctx, t_wall)
     student.eval().requires_grad_(False)
