@@ -5,11 +5,7 @@
 # step times size it. Logs under $OUT.
 #   RECIPE=recipes/passkey.yaml BATCHES="8 16" bash benchmarks/gpu/call_smoke.sh
 set -uo pipefail
-source benchmarks/gpu/keep_parts.sh > /dev/null
-source benchmarks/gpu/unpack_wheels.sh
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > $OUT/gpu.txt
-python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" >> $OUT/gpu.txt
-mkdir -p /tmp/tok && tar xJf .stage1/tok.tar.xz -C /tmp/tok
+source benchmarks/gpu/first_call.sh
 for b in ${BATCHES:-8 16}; do
   timeout ${SMOKE_LIMIT:-200} python3 benchmarks/gpu/smoke_distill.py --tokenizer /tmp/tok --recipe ${RECIPE:-recipes/passkey.yaml} \
     --out /tmp/smoke$b data.n_train=$(( 60 * b )) data.n_val=$(( 2 * b )) stage1.max_steps=60 stage2.max_steps=60 \

@@ -9,11 +9,7 @@
 # passed, else 0: the grid's S1_GRAPH / S2_GRAPH) and ~/stage/throughput.json. Logs and throughput.json under $OUT.
 #   bash benchmarks/gpu/call_stage1_graph.sh
 set -uo pipefail
-source benchmarks/gpu/keep_parts.sh > /dev/null
-source benchmarks/gpu/unpack_wheels.sh
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > $OUT/gpu.txt
-python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" >> $OUT/gpu.txt
-mkdir -p /tmp/tok && tar xJf .stage1/tok.tar.xz -C /tmp/tok
+source benchmarks/gpu/first_call.sh
 timeout ${KERNEL_TEST_LIMIT:-200} python3 -m pytest -q -s -p no:cacheprovider -m cuda tests/ops/test_triton_norm_gla.py \
   > $OUT/kernel_tests.log 2>&1; echo "pytest exit $?" >> $OUT/kernel_tests.log
 timeout ${KERNEL_BENCH_LIMIT:-130} python3 benchmarks/bench_norm_gla.py $OUT/bench_norm_gla.json --methods ours,fla64,fla65,flash --fla-configs pinned \

@@ -300,11 +300,8 @@ def variant_parts(variant: str, rng: random.Random, key_range: tuple[int, int] =
     check_variant(variant)
     if variant == "heldout":
         task, task_name = _pick(rng, HELDOUT_TASKS, "heldout")
-        if rng.random() < HELDOUT_REPEAT_SHARE:
-            group, filler_name = _pick(rng, HELDOUT_FILLER_GROUPS, "heldout")
-            unit, corpus = group_unit(group), None
-        else:
-            unit, corpus, filler_name = None, HELDOUT_CORPUS, HELDOUT_CORPUS
+        unit, corpus, filler_name = _pick_filler(rng, HELDOUT_FILLER_GROUPS, HELDOUT_CORPUS, HELDOUT_REPEAT_SHARE,
+                                                 "heldout")
         pair, pair_name = _pick(rng, HELDOUT_NEEDLES, "heldout")
         key = rng.randint(*HELDOUT_KEY_RANGE)
         return PromptParts(task, pair.needle, pair.question, pair.noun, key, unit, corpus, False,
@@ -332,6 +329,14 @@ def variant_parts(variant: str, rng: random.Random, key_range: tuple[int, int] =
     return parts
 
 
+def _pick_filler(rng: random.Random, groups, corpus: str, repeat_share: float, label: str):
+    """(repeated unit or None, corpus or None, name): a sentence group with probability `repeat_share`, else text."""
+    if rng.random() < repeat_share:
+        group, name = _pick(rng, groups, label)
+        return group_unit(group), None, name
+    return None, corpus, corpus
+
+
 def diverse_parts(rng: random.Random, key_range: tuple[int, int] = KEY_RANGE) -> PromptParts:
     """The parts of one ``style="diverse"`` training sample (training pools only).
 
@@ -343,11 +348,7 @@ def diverse_parts(rng: random.Random, key_range: tuple[int, int] = KEY_RANGE) ->
     if rng.random() < PUBLISHED_SHARE:
         return published_parts(rng.randint(*key_range))
     task, task_name = _pick(rng, TRAIN_TASKS, "train")
-    if rng.random() < REPEAT_SHARE:
-        group, filler_name = _pick(rng, TRAIN_FILLER_GROUPS, "train")
-        unit, corpus = group_unit(group), None
-    else:
-        unit, corpus, filler_name = None, TRAIN_CORPUS, TRAIN_CORPUS
+    unit, corpus, filler_name = _pick_filler(rng, TRAIN_FILLER_GROUPS, TRAIN_CORPUS, REPEAT_SHARE, "train")
     # The published needle appears with its own question and with the training rephrasings, so
     # that the benchmark needle is also seen amid other filler and task lines.
     j = rng.randrange(len(TRAIN_NEEDLES) + 2)
