@@ -289,7 +289,8 @@ def test_interpreter_strong_decay_is_exact_at_every_chunk(x_min, chunk):
 def test_rejects_a_chunk_it_has_no_kernel_for():
     from lawcat.ops.triton_norm_gla import normalized_gla
 
-    q = torch.ones(1, 4, 1, 8)
+    # On a GPU machine the interpreter is off: CPU tensors would fail for that reason, not the chunk's.
+    q = torch.ones(1, 4, 1, 8, device="cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError, match="chunk must be one of"):
         normalized_gla(q, q, q, torch.zeros(1, 4, 1, 8), chunk=48)
 
