@@ -292,7 +292,7 @@ def test_rejects_a_chunk_it_has_no_kernel_for():
     # On a GPU machine the interpreter is off: CPU tensors would fail for that reason, not the chunk's.
     q = torch.ones(1, 4, 1, 8, device="cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError, match="chunk must be one of"):
-        normalized_gla(q, q, q, torch.zeros(1, 4, 1, 8), chunk=48)
+        normalized_gla(q, q, q, torch.zeros_like(q), chunk=48)
 
 
 @needs_interpreter
