@@ -2,7 +2,7 @@
 replayed from one CUDA graph.
 
 `lawcat bench` decodes the teacher through transformers' eager forward with a DynamicCache by default, which on a
-GPU is bound by the host's kernel launches (49-79 ms per token for the Llama-3.2-1B shape on an H200, 2026-12-02),
+GPU is bound by the host's kernel launches (49-79 ms per token for the Llama-3.2-1B shape on an H200; results/bench/),
 while the student's step can be replayed from a graph (lawcat.models.graph_decode). A ratio between the two says
 more about launch overhead than about attention. This gives the teacher the same advantage
 (`lawcat bench --teacher-decode-graph`).

@@ -2,7 +2,7 @@
 
 A small teacher's training step is bound by the host, not the GPU: ~1,500 kernel launches from Python (HF's
 layers, autocast's casts, LAWCAT's elementwise ops), each costing more CPU time than its kernel takes on the
-device (2026-12-01 profile of stage 1: ~64 ms of kernels in a 120 ms step; results/stage1-throughput/). A CUDA
+device (a profile of stage 1 found ~64 ms of kernels in a 120 ms step; results/stage1-throughput/). A CUDA
 graph records the whole forward and backward once per batch shape and replays it with one launch.
 Stage 1 (lawcat.distill.stage1_graph) and stage 2 (lawcat.distill.stage2) bind it to their losses.
 
@@ -13,7 +13,8 @@ What a replay needs, and how this module provides it:
   gradients the replay writes are handed back to the parameters after each replay (the trainer sets them to
   None before a step);
 - no host syncs inside: `graph_fn` must be sync-free (the stages' versions rely on right padding). lawcat's
-  Triton kernel needs none: it is exact for every gate at its fixed 64-row chunk (lawcat.ops.triton_norm_gla).
+  Triton kernel needs none: it is exact for every gate at a chunk size fixed by dtype and head dim, and picks
+  its exact form per chunk on the device (lawcat.ops.triton_norm_gla).
 Validation (no backward) and shapes beyond `max_graphs` run `eager_fn`.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """LawcatAttention: the teacher's projections feeding conv -> shared feature map -> gated, normalized linear attention.
 
-Data flow for one layer (method.md, "The layer"):
+Data flow for one layer (docs/method.md, "One layer at a glance"):
     x -> q_proj, k_proj, v_proj (teacher; Qwen2 bias and Qwen3 q/k RMSNorm kept)
       -> the teacher's RoPE on q and k, at absolute positions                     [use_rope, off by default]
       -> padding zeroed (pads must neither feed nor decay the state)

@@ -1,6 +1,6 @@
 """LawcatConfig: the teacher's architecture plus every switch of the LAWCAT layer.
 
-Defaults are the paper's method (method.md): separate causal convs (kernel 4) on q and k, one shared Hedgehog
+Defaults are the paper's method (docs/method.md): separate causal convs (kernel 4) on q and k, one shared Hedgehog
 feature map, a rank-32 forget gate logsigmoid(.)/16, the Eq. 8 normalizer, no RoPE, no window. Every ablation
 the paper runs is a field, and the named presets (`PRESETS`) set them together, so the LoLCATs baseline and the
 ablations run through exactly the same code as LAWCAT.

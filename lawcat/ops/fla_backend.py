@@ -1,7 +1,7 @@
 """The fast CUDA path through fla's Triton kernels (package `fla-core`, pinned in the `cuda` extra).
 
 Imported only when tensors live on a CUDA device, so CPU installs never need fla. The normalizer rides along as
-a ones column on v (V + 1 wide): one kernel call gives numerator and denominator (method.md, Eq. 8).
+a ones column on v (V + 1 wide): one kernel call gives numerator and denominator (docs/method.md, Eq. 8).
 """
 from __future__ import annotations
 

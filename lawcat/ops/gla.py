@@ -1,4 +1,4 @@
-"""Normalized gated linear attention (method.md Eq. 8): the entry point the layers call.
+"""Normalized gated linear attention (docs/method.md, Eq. 8): the entry point the layers call.
 
 `gla_augmented` returns the V + 1 wide output (numerator columns, then the denominator) and the new state, so
 callers that mix in other terms (the sliding window) can combine before dividing; `normalized_gla` divides.
@@ -60,8 +60,8 @@ def normalized_gla(q, k, v, g, scale: float = 1.0, initial_state=None, eps: floa
 
     With normalize=False the ones column is still carried (so the state layout never changes) and ignored.
     """
-    # fp32 with head dims above 64 exceeded an H200's shared memory in lawcat's kernel at 64- and 32-row chunks
-    # (results/bench/norm-gla-h200-2026-12-02); until its 16-row default has run on a GPU, fla serves that case
+    # fp32 with head dims above 64: lawcat's kernel ran out of shared memory at 64- and 32-row chunks (results/bench/),
+    # and its 16-row default for that case is tested only under the Triton interpreter, so fla serves it on CUDA
     wide_fp32 = q.dtype == torch.float32 and max(q.shape[-1], v.shape[-1]) > 64 and q.is_cuda
     if _pick(backend, q) == "triton" and normalize and q.shape[1] > 1 and not wide_fp32:
         from .triton_norm_gla import normalized_gla as fused

@@ -6,7 +6,7 @@ fast CUDA path is tested against and the path used on CPU.
 Convention (shared by every op in lawcat.ops):
   q, k, g : [B, T, H, K]     v : [B, T, H, V]      g is the log forget gate (<= 0) per key dimension
   state   : [B, H, K, V + 1] float32; the last column is the normalizer z, i.e. the same recurrence run on a
-            value column of ones (method.md, Eq. 8: the gate does not depend on the value index, so z is exact).
+            value column of ones (docs/method.md, Eq. 8: the gate does not depend on the value index, so z is exact).
 
 Recurrence:  S_t = diag(exp g_t) S_{t-1} + k_t^T [v_t, 1],   out_t = scale * q_t S_t   (width V + 1).
 The caller divides the first V columns by the last one (see `normalize`).

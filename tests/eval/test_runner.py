@@ -84,7 +84,7 @@ def test_default_teacher_small_passkey_eval_on_cpu(tmp_path):
     teacher, tok_ = load_teacher("default")
     records = run_eval(teacher, tok_, "teacher", "passkey", [1024, 2048, 4096], 2, tmp_path, batch_size=2)
     by_len = {L: [r.score for r in records if r.length == L] for L in (1024, 2048, 4096)}
-    assert sum(by_len[1024]) >= 1, by_len  # measured here: 1.0 up to 4K (baselines.md)
+    assert sum(by_len[1024]) >= 1, by_len  # measured here: 1.0 up to 4K (results/teacher/passkey)
 
 
 def test_parallel_sample_generation_equals_sequential(tok, monkeypatch):

@@ -307,9 +307,9 @@ def normalized_gla(q, k, v, g, scale=None, initial_state=None, output_final_stat
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if chunk is None:
-        # fp32 with head dims above 64: 64-row tiles exceed an H200's shared memory (2026-12-02, the output kernel:
-        # 240 KB of 227), and so did 32 rows in that day's last run (kernel unknown: the run was cut); 16 rows hold a
-        # quarter of the 64-row tiles but have not run on a GPU yet
+        # fp32 with head dims above 64: 64-row tiles exceed an H200's shared memory (the output kernel asks for
+        # 240 KB of 227) and 32-row tiles did too, so 16 rows, a quarter of the 64-row tiles; that size is tested
+        # under the Triton interpreter only, which is why lawcat.ops.gla sends this case to fla on CUDA
         chunk = CHUNK if q.dtype != torch.float32 or max(q.shape[-1], v.shape[-1]) <= 64 else 16
     elif chunk not in _CHUNKS:
         raise ValueError(f"chunk must be one of {_CHUNKS}, got {chunk}")
