@@ -22,15 +22,17 @@ import sys
 import time
 
 
-def _load_any(spec: str, dtype=None, device=None):
+def _load_any(spec: str, dtype=None, device=None, teacher=None):
     """(model, tokenizer) for a lawcat run directory, a shipped student's name, an HF directory, a .gguf file or
-    'default'."""
+    'default'. `teacher` (--teacher) says where a student's teacher is, instead of where its checkpoint records."""
     from .models import LawcatForCausalLM, load_teacher
     from .models.checkpoint import resolve_model_spec
 
     run = resolve_model_spec(spec)
+    if run is None and teacher is not None:
+        raise SystemExit(f"error: --teacher is for a lawcat student; {spec} is a teacher itself")
     if run is not None:
-        model = LawcatForCausalLM.from_pretrained(run, dtype=dtype, device=device)
+        model = LawcatForCausalLM.from_pretrained(run, dtype=dtype, device=device, teacher=teacher)
         return model, model.tokenizer
     return load_teacher(spec, dtype=dtype, device=device)
 
@@ -49,7 +51,7 @@ def cmd_linearize(args) -> int:
 def cmd_generate(args) -> int:
     import torch
 
-    model, tokenizer = _load_any(args.model)
+    model, tokenizer = _load_any(args.model, teacher=args.teacher)
     if tokenizer is None:
         raise SystemExit(f"error: {args.model} has no tokenizer files; save the student with its tokenizer")
     prompt = open(args.prompt_file).read() if args.prompt_file else args.prompt
@@ -96,16 +98,12 @@ def cmd_eval(args) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else None
-    model, tokenizer = _load_any(args.model, dtype=dtype, device=device)
+    if args.task == "lm-eval":
+        return _cmd_lm_eval(args, device, dtype)
+    model, tokenizer = _load_any(args.model, dtype=dtype, device=device, teacher=args.teacher)
     if tokenizer is None:
         raise SystemExit(f"error: {args.model} has no tokenizer files")
     name = args.name or args.model.rstrip("/").split("/")[-1]
-    if args.task == "lm-eval":
-        from .eval.lm_eval_adapter import run_lm_eval
-
-        run_lm_eval(model, tokenizer, tasks=args.lm_eval_tasks.split(","), out_dir=args.out, limit=args.limit,
-                    device=device)
-        return 0
     lengths = [parse_length(x, args.task) for x in args.lengths.split(",")]
     depth = None if args.depths is None else [float(x) for x in args.depths.split(",")]
     n = args.n if args.n is not None else (100 if args.task.startswith("babilong") else 25 if args.task.startswith("niah") else 10)
@@ -113,6 +111,46 @@ def cmd_eval(args) -> int:
              batch_size=args.batch_size, chat=args.chat, chunk_size=args.prefill_chunk,
              max_batch_tokens=args.max_batch_tokens, sample_kw=_sample_kw(args))
     print(open(f"{args.out}/results.md").read())
+    return 0
+
+
+def _cmd_lm_eval(args, device: str, dtype) -> int:
+    """`lawcat eval --task lm-eval`: exit 0 when at least one task ran, 1 when none could (each unavailable task
+    is listed with its reason in OUT/lm_eval.md), 2 for an unknown task name."""
+    try:
+        from .eval.lm_eval_adapter import UnknownTaskError, run_lm_eval, tasks_ran
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("lm_eval"):
+            raise
+        raise SystemExit("error: --task lm-eval needs lm-evaluation-harness: pip install 'lawcat[eval]'") from e
+
+    def load():  # called only once some task can run: a typo or a missing dataset costs no model load
+        model, tokenizer = _load_any(args.model, dtype=dtype, device=device, teacher=args.teacher)
+        if tokenizer is None:
+            raise SystemExit(f"error: {args.model} has no tokenizer files")
+        return model, tokenizer
+
+    import logging
+
+    # Each unavailable task's reason is in the table printed below: not a second time as a log warning.
+    quiet = logging.getLogger("lawcat.eval.lm_eval_adapter")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        out = run_lm_eval(load, tasks=[t for t in args.lm_eval_tasks.split(",") if t], out_dir=args.out,
+                          limit=args.limit, device=device, offline=args.offline, model_name=args.name or args.model)
+    except UnknownTaskError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        quiet.setLevel(level)
+    print(open(f"{args.out}/lm_eval.md").read())
+    if not tasks_ran(out):
+        missing = ", ".join(out["lawcat"]["unavailable"]) or "no task"
+        where = "offline" if out["lawcat"]["offline"] else "here"
+        print(f"error: no lm-eval task ran: {missing} could not be loaded {where} (reasons in {args.out}/lm_eval.md)",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -199,16 +237,26 @@ def _short_length(tokens: str) -> str:
     return f"{t // 1024}K" if t >= 1024 and t % 1024 == 0 else str(t)
 
 
+# The names in lawcat.models.config.PRESETS: that module imports transformers (and torch), which the parser must
+# not. tests/test_cli.py checks that the two lists agree.
+PRESET_NAMES = ("lawcat", "lawcat-gate128", "lawcat-gate16", "lawcat-gate64", "lawcat-no-conv", "lawcat-no-norm",
+                "lawcat-rope", "lawcat-separate-maps", "lawcat-shared-conv", "lawcat-shared-conv-separate-maps",
+                "lawcat-swa64", "lolcats")
+BENCH_HELP = "prefill/decode latency and memory, teacher vs LAWCAT student"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .data.passkey_styles import PASSKEY_VARIANTS
-    from .models.config import PRESETS
+    from . import __version__
+    from .data.passkey_styles import PASSKEY_VARIANTS  # plain Python: no torch
+    from .recipes import shipped_recipes
 
     p = argparse.ArgumentParser(prog="lawcat", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"lawcat {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("linearize", help="swap a teacher's attention for LAWCAT and save the (untrained) student")
     s.add_argument("--teacher", default="default", help="HF directory, .gguf file, or 'default'")
-    s.add_argument("--preset", default="lawcat", choices=sorted(PRESETS))
+    s.add_argument("--preset", default="lawcat", choices=PRESET_NAMES)
     s.add_argument("--gate-rank", type=int, default=32)
     s.add_argument("--merged", action="store_true", help="store every tensor (no teacher needed to load)")
     s.add_argument("--out", required=True)
@@ -220,10 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt")
     g.add_argument("--prompt-file")
     s.add_argument("--max-new-tokens", type=int, default=64)
+    s.add_argument("--teacher", default=None, help="students: where the teacher is (HF directory, .gguf file, "
+                                                   "'default'), instead of where the checkpoint records it")
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("distill", help="two-stage LAWCAT distillation from a recipe")
-    s.add_argument("--recipe", required=True, help="a YAML recipe (recipes/*.yaml)")
+    s.add_argument("--recipe", required=True,
+                   help=f"a YAML recipe file, or a shipped recipe's name: {', '.join(shipped_recipes())}")
     s.add_argument("--teacher", default="default", help="HF directory, .gguf file, or 'default'")
     s.add_argument("--out", required=True, help="run directory (must be new unless --resume)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -252,15 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BABILong: the benchmark's bare prompt for base models (no instruction, examples, template)")
     s.add_argument("--prefill-chunk", type=int, default=8192, help="students: tokens per prefill chunk")
     s.add_argument("--name", default=None, help="model name in tables (default: the directory name)")
+    s.add_argument("--teacher", default=None, help="students: where the teacher is (HF directory, .gguf file, "
+                                                   "'default'), instead of where the checkpoint records it")
     s.add_argument("--device", default=None)
     s.add_argument("--lm-eval-tasks", default="piqa,arc_easy,arc_challenge,hellaswag,winogrande")
     s.add_argument("--limit", type=int, default=None, help="lm-eval: items per task")
+    s.add_argument("--offline", action=argparse.BooleanOptionalAction, default=None,
+                   help="lm-eval: --offline fetches nothing and reports a task whose dataset is not in the local "
+                        "HF cache as unavailable; --no-offline lets lm-eval download datasets (default: offline "
+                        "when HF_DATASETS_OFFLINE or HF_HUB_OFFLINE is set, else downloads allowed)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_eval)
 
-    from .bench.cli import add_bench_parser
-
-    add_bench_parser(sub)  # `lawcat bench`: prefill / decode / operator timings, teacher vs student
+    # `lawcat bench`: listed here, parsed by lawcat.bench.cli's own parser (see main), whose package imports torch
+    sub.add_parser("bench", help=BENCH_HELP, add_help=False)
 
     s = sub.add_parser("compare", help="one table and one chart per task across result files or run dirs")
     s.add_argument("paths", nargs="+")
@@ -271,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "teacher and the shipped student inside and beyond 8K")
     s.add_argument("--out", default="runs/demo", help="demo directory (never one the demo did not make)")
     s.add_argument("--teacher", default="default", help="HF directory, .gguf file, or 'default'")
-    s.add_argument("--recipe", default=None, help="default: recipes/demo.yaml")
+    s.add_argument("--recipe", default=None, help="a YAML file or a shipped recipe's name (default: demo)")
     s.add_argument("--lengths", default=None, help="passkey lengths, comma list (default: lawcat.demo.DEFAULT_LENGTHS)")
     s.add_argument("--n", type=int, default=None, help="samples per length (default: lawcat.demo.DEFAULT_N)")
     s.add_argument("--long-lengths", default=None,
@@ -289,8 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .models.errors import LawcatError
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from .bench.cli import build_parser as bench_parser
 
+        return _run(bench_parser().parse_args(argv[1:]))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command in ("distill", "demo"):  # recipe overrides may follow options too: `... --resume stage1.lr=3e-3`
@@ -298,7 +357,12 @@ def main(argv=None) -> int:
         extra = [x for x in extra if not ("=" in x and not x.startswith("-"))]
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return _run(args)
+
+
+def _run(args) -> int:
     from .eval.results import ResultsError
+    from .models.errors import LawcatError
 
     known: tuple = (LawcatError, ResultsError, FileNotFoundError)
     try:

@@ -96,3 +96,17 @@ def test_reading_names_what_the_table_shows():
     assert "distilled on 128-token samples, reads keys to 256 tokens" in line
     rows["demo student"] = {256: Cell(40.0, 5)}
     assert "does not yet read keys" in reading(rows, 8192, 128)
+
+
+def test_demo_recipe_is_package_data_found_from_any_folder(tmp_path, monkeypatch):
+    """The demo's recipe ships inside the package (a wheel install has it) and loads whatever the working folder."""
+    from pathlib import Path
+
+    import lawcat
+    from lawcat.demo import DEMO_RECIPE, DemoSettings
+    from lawcat.distill.recipe import load_recipe
+
+    assert DEMO_RECIPE == Path(lawcat.__file__).resolve().parent / "recipes" / "demo.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe(DemoSettings().recipe).name
+    assert cli._recipe_path("demo") == str(DEMO_RECIPE)  # `lawcat demo --recipe demo`, by name

@@ -2,8 +2,9 @@
 which turns a model spec ("default", a .gguf file, an HF directory, a lawcat run directory) into a model and
 its tokenizer.
 
-`LawcatLM` is registered in lm-eval as "lawcat" when this module is imported, so
-`--model lawcat --model_args pretrained=runs/pk` works in lm-eval's own CLI too.
+`LawcatLM` is registered in lm-eval as "lawcat" when this module is imported. lm-eval's own CLI imports
+nothing of lawcat's, so `python -m lawcat.lm_eval` (or the `lawcat-lm-eval` command) is that CLI with the name
+registered first: `python -m lawcat.lm_eval --model lawcat --model_args pretrained=runs/pk --tasks ...`.
 
 Where HFLM needed changing:
 - `_model_call` passes `use_cache=False`: scoring never reuses a cache, and building one (a DynamicCache

@@ -1,8 +1,10 @@
-"""Loading lm-eval tasks with nothing fetched: HF offline mode, a task index that is quick to build for the
-paper's tasks, and a one-line reason for every task that cannot run here.
+"""Loading lm-eval tasks: HF offline mode on request, a task index that is quick to build for the paper's tasks,
+and a one-line reason for every task that cannot run here.
 
-A task whose dataset is not in the local HF datasets cache is reported as unavailable before any model
-call. The paper's five tasks therefore only run where their datasets were cached beforehand, or where
+Offline (`offline=True`, or HF_DATASETS_OFFLINE / HF_HUB_OFFLINE set where the caller does not say), nothing is
+fetched: a task whose dataset is not in the local HF datasets cache is reported as unavailable before any model
+call, at once rather than after a network timeout. Online, lm-eval downloads datasets as it normally does.
+Offline, the paper's five tasks therefore only run where their datasets were cached beforehand, or where
 `task_overrides` points them at local files (e.g. `{"piqa": {"dataset_path": "json",
 "dataset_kwargs": {"data_files": {"validation": "piqa_val.jsonl"}}}}`): the task's own prompt and
 scoring are kept, only the data source changes.
@@ -17,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-__all__ = ["LOCAL_TASKS_DIR", "build_task_manager", "load_tasks", "offline_mode"]
+__all__ = ["LOCAL_TASKS_DIR", "UnknownTaskError", "build_task_manager", "load_tasks", "offline_from_env",
+           "offline_mode"]
 
 # The adapter's logger, as before this module was split out of lm_eval_adapter.py: log filters and
 # handlers set up for that name keep catching the "task unavailable" warnings.
@@ -31,8 +34,21 @@ _BUILTIN_TASK_DIRS = {"piqa": "piqa", "arc_easy": "arc", "arc_challenge": "arc",
                       "hellaswag": "hellaswag", "winogrande": "winogrande"}
 
 
+class UnknownTaskError(ValueError):
+    """A task name lm-eval does not know (a typo, or a YAML folder not on the include path)."""
+
+
 # --------------------------------------------------------------------------------------------------
 # offline mode
+
+
+_OFFLINE_ENV = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+
+
+def offline_from_env() -> bool:
+    """Whether the environment asks for offline mode (HF_DATASETS_OFFLINE or HF_HUB_OFFLINE set to 1/true/yes/on):
+    the default where a caller says neither way."""
+    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on") for k in _OFFLINE_ENV)
 
 
 @contextlib.contextmanager
@@ -92,25 +108,29 @@ def build_task_manager(tasks: Sequence[str], include: Sequence[str] = ()):
     return tm
 
 
-def _unavailable_reason(task: str, err: BaseException) -> str:
+def _unavailable_reason(task: str, err: BaseException, offline: bool = True) -> str:
     msg = f"{type(err).__name__}: {err}"
     if len(msg) > 400:
         msg = msg[:400] + "..."
     offline_markers = ("OfflineModeIsEnabled", "Couldn't reach", "not cached", "offline", "DatasetNotFound",
                        "doesn't exist on the Hub", "FileNotFoundError")
+    if any(m in msg for m in offline_markers) and not offline:
+        return (f"dataset for {task!r} could not be fetched (no network?) nor found in the local HF datasets "
+                f"cache -- {msg}")
     if any(m in msg for m in offline_markers):
         return (f"dataset for {task!r} is not available offline (not in the local HF datasets cache; "
                 f"cache it, or point the task at local files with task_overrides) -- {msg}")
     return f"could not load task {task!r} -- {msg}"
 
 
-def load_tasks(tasks: Sequence[str], task_manager, task_overrides: Mapping[str, Mapping] | None = None):
-    """Build each task (which loads its dataset) offline, one at a time.
+def load_tasks(tasks: Sequence[str], task_manager, task_overrides: Mapping[str, Mapping] | None = None,
+               offline: bool = True):
+    """Build each task (which loads its dataset) one at a time; offline (nothing fetched) unless `offline=False`.
 
     Returns (specs, unavailable, report): specs maps each loadable task name to what simple_evaluate
     takes (a built Task, or the spec again for groups); unavailable maps the others to a one-line
     reason; report lists the names to report on, in order (a tag or group also lists its tasks).
-    Unknown task names raise ValueError (a typo is not "unavailable").
+    Unknown task names raise UnknownTaskError, a ValueError (a typo is not "unavailable").
     """
     from lm_eval.tasks._yaml_loader import load_yaml
 
@@ -118,12 +138,12 @@ def load_tasks(tasks: Sequence[str], task_manager, task_overrides: Mapping[str, 
     unknown = [t for t in tasks if t not in task_manager.all_tasks and not Path(t).is_file()]
     if unknown:
         hints = {t: difflib.get_close_matches(t, task_manager.all_tasks, n=3) for t in unknown}
-        raise ValueError("unknown lm-eval task(s): " + ", ".join(
+        raise UnknownTaskError("unknown lm-eval task(s): " + ", ".join(
             f"{t}" + (f" (did you mean {', '.join(h)}?)" if h else "") for t, h in hints.items()))
     specs: dict[str, Any] = {}
     unavailable: dict[str, str] = {}
     report: list[str] = []
-    with offline_mode():
+    with offline_mode() if offline else contextlib.nullcontext():
         for name in tasks:
             spec: Any = name
             if name in task_overrides:
@@ -136,7 +156,7 @@ def load_tasks(tasks: Sequence[str], task_manager, task_overrides: Mapping[str, 
             try:
                 built = task_manager.load([spec])
             except Exception as e:  # noqa: BLE001 -- any failure to build a task means "cannot run it here"
-                unavailable[name] = _unavailable_reason(name, e)
+                unavailable[name] = _unavailable_reason(name, e, offline)
                 log.warning("lm-eval task unavailable: %s", unavailable[name])
                 report.append(name)
                 continue

@@ -8,6 +8,12 @@ $LAWCAT_CACHE (default ~/.cache/lawcat), keyed by the file's sha256, and later l
 "random:<arch>" (e.g. random:llama-3-8b, see lawcat.models.architectures) is a random-weight model of a named
 shape, built directly on the target device, with the default teacher's tokenizer (its ids fit every listed
 vocabulary). It exists for scale-out and speed runs where the shape matters and the weights do not.
+
+Where a checkpoint says its teacher lives (portable_source / locate_source): a name ("default", "random:<arch>") as
+it is; a teacher under $LAWCAT_TEACHER_ROOT as a path relative to that folder, so the same checkpoint finds its
+teacher on any machine whose $LAWCAT_TEACHER_ROOT holds the same layout; one under the home directory as "~/...";
+any other path as it is (set LAWCAT_TEACHER_ROOT before saving to record it relatively). Wherever it is found, the
+loaded teacher's weight fingerprint must match the recorded one.
 """
 from __future__ import annotations
 
@@ -32,6 +38,52 @@ DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db
 
 def cache_root() -> Path:
     return Path(os.environ.get("LAWCAT_CACHE", Path.home() / ".cache" / "lawcat"))
+
+
+TEACHER_ROOT_ENV = "LAWCAT_TEACHER_ROOT"
+
+
+def teacher_root() -> Path | None:
+    """$LAWCAT_TEACHER_ROOT, the folder relative teacher paths in checkpoints are read against (None if unset)."""
+    value = os.environ.get(TEACHER_ROOT_ENV, "").strip()
+    return Path(value).expanduser().resolve() if value else None
+
+
+def is_named_source(src: str) -> bool:
+    return src == "default" or src.startswith(RANDOM_PREFIX)
+
+
+def portable_source(src: str | None) -> str | None:
+    """How a checkpoint records teacher source `src` (see the module docstring): never tied to this machine's
+    absolute layout where a root or the home directory lets it be relative."""
+    if not src or is_named_source(src):
+        return src
+    path = Path(src).expanduser()
+    if not path.is_absolute():
+        return src  # already portable (read against the teacher root)
+    root = teacher_root()
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    home = Path.home().resolve()
+    if path.is_relative_to(home) and path != home:
+        return "~/" + path.relative_to(home).as_posix()
+    return str(path)
+
+
+def locate_source(recorded: str) -> str:
+    """The load_teacher source for a recorded one: names as they are, "~/" expanded, a relative path read against
+    $LAWCAT_TEACHER_ROOT. A relative path without that root is a TeacherLoadError saying what to set."""
+    if is_named_source(recorded):
+        return recorded
+    path = Path(recorded).expanduser()
+    if path.is_absolute():
+        return str(path)
+    root = teacher_root()
+    if root is None:
+        raise TeacherLoadError(f"the teacher is recorded relative to ${TEACHER_ROOT_ENV} ({recorded!r}), which is not "
+                               f"set: set it to the folder that holds {recorded!r}, or pass the teacher explicitly "
+                               "(teacher=..., --teacher)")
+    return str(root / path)
 
 
 def default_teacher_path() -> Path:
@@ -83,13 +135,19 @@ def _convert_gguf(path: Path, sha: str, dest: Path) -> None:
 
 
 def resolve_source(src: str) -> tuple[str, Path, str | None]:
-    """(canonical source string, path, file sha256 or None) for "default", a .gguf file or an HF directory."""
+    """(canonical source string, path, file sha256 or None) for "default", a .gguf file or an HF directory; a
+    relative path that is not found from the working directory is looked up under $LAWCAT_TEACHER_ROOT."""
     if src == "default":
         path = default_teacher_path()
         return "default", path, file_sha256(path)
     path = Path(src).expanduser()
+    root = teacher_root()
+    if not path.exists() and not path.is_absolute() and root is not None and (root / path).exists():
+        path = root / path  # a relative path as checkpoints record it
     if not path.exists():
-        raise TeacherLoadError(f"teacher {src!r} not found: give an HF model directory, a .gguf file, or 'default'")
+        raise TeacherLoadError(f"teacher {src!r} not found: give an HF model directory, a .gguf file, or 'default'"
+                               + ("" if path.is_absolute() else
+                                  f" (a relative path is also looked up under ${TEACHER_ROOT_ENV})"))
     path = path.resolve()
     if path.is_file():
         if path.suffix != ".gguf":
@@ -130,14 +188,15 @@ def _model_folder(src: str) -> tuple[str, Path, str | None]:
     return source, folder, sha
 
 
-def load_teacher(src: str = "default", dtype: torch.dtype | None = None, device: str | torch.device | None = None,
-                 tokenizer_dir=None):
+def load_teacher(src: str = "default", dtype: torch.dtype | str | None = None,
+                 device: str | torch.device | None = None, tokenizer_dir=None):
     """Load a teacher and its tokenizer. The model carries `lawcat_source`, `lawcat_file_sha256`, `lawcat_tokenizer`.
 
-    `tokenizer_dir` gives a random: teacher its tokenizer from a folder instead of the default teacher (which
-    would need the GGUF; e.g. on a GPU machine that has not received it)."""
+    `dtype` "auto" keeps the dtype the teacher was saved in (a GGUF: float32, as it is dequantized; random:
+    float32). `tokenizer_dir` gives a random: teacher its tokenizer from a folder instead of the default teacher
+    (which would need the GGUF; e.g. on a GPU machine that has not received it)."""
     if src.startswith(RANDOM_PREFIX):
-        return _random_teacher(src, dtype, device, tokenizer_dir)
+        return _random_teacher(src, None if dtype == "auto" else dtype, device, tokenizer_dir)
     source, folder, sha = _model_folder(src)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)

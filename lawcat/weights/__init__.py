@@ -1,6 +1,8 @@
 """Shipped students: lawcat run directories inside the package, loadable by name.
 
-    lawcat/weights/passkey-smollm2/   config.json, model.safetensors (save_pretrained's output)
+    lawcat/weights/passkey-smollm2/   config.json, model.safetensors (save_pretrained's output; a newer save
+                                      also writes generation_config.json and modeling_lawcat.py, neither of
+                                      which loading by name needs)
                                       card.json: what it was trained for and how it scored (optional)
 
 The tokenizer files are left out when they are the teacher's own (3.5 MB for SmolLM2): loading rebuilds the
@@ -8,7 +10,8 @@ student on its teacher, whose tokenizer it then uses (lawcat.models.linearize ha
 
 A name works wherever a run directory does (`LawcatForCausalLM.from_pretrained("passkey-smollm2")`,
 `lawcat eval passkey-smollm2 ...`, bench, LM-eval): lawcat.models.checkpoint.resolve_model_spec maps it to its
-folder, and loading checks the teacher's fingerprint as for any run directory. This module imports nothing
+folder, and loading checks the teacher's fingerprint as for any run directory (`teacher=` / `--teacher` say
+where the teacher is when it is not where the student's config records it). This module imports nothing
 heavy, so `lawcat list-weights` answers at once.
 
 card.json (every key optional; written by hand or by a results script next to the weights):

@@ -1,7 +1,11 @@
 """lm-eval adapter: scores checked against the model's own logits, generation against a plain greedy loop,
 the shipped local tasks end to end, and an uncached dataset reported as unavailable. No downloads."""
+import contextlib
 import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -62,6 +66,7 @@ def _empty_hf_caches(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("hfcache")
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(root / "datasets"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(root / "hub"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")  # run_lm_eval's default follows it: nothing is fetched
 
 
 # ---- independent references --------------------------------------------------------------------------------------
@@ -365,3 +370,106 @@ def test_offline_mode_sets_and_restores_flags():
         assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
     assert (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE,
             os.environ.get("HF_DATASETS_OFFLINE")) == before
+
+
+# ---- offline as a switch, no model load when nothing runs --------------------------------------------------------
+
+def test_offline_is_a_switch_defaulting_to_the_environment(llama, tok, tmp_path, monkeypatch):
+    from lawcat.eval.lm_eval_task_loading import offline_from_env
+
+    assert offline_from_env() is True  # the autouse fixture's HF_DATASETS_OFFLINE=1
+    out = A.run_lm_eval(llama, tok, tasks=["lawcat_qa_mc"], limit=1)
+    assert out["lawcat"]["offline"] is True
+    monkeypatch.delenv("HF_DATASETS_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert offline_from_env() is False
+    seen = []
+    monkeypatch.setattr(A, "offline_mode", lambda: seen.append(1) or contextlib.nullcontext())
+    out = A.run_lm_eval(llama, tok, tasks=["lawcat_qa_mc"], limit=1, offline=False)
+    assert out["lawcat"]["offline"] is False and not seen and A.tasks_ran(out) == ["lawcat_qa_mc"]
+    out = A.run_lm_eval(llama, tok, tasks=["lawcat_qa_mc"], limit=1, offline=True)
+    assert out["lawcat"]["offline"] is True and seen
+
+
+def test_model_loader_is_not_called_when_no_task_can_run(tmp_path):
+    def loader():
+        raise AssertionError("the model was loaded although no task can run")
+
+    out = A.run_lm_eval(loader, tasks=["arc_challenge"], out_dir=tmp_path, offline=True, model_name="m")
+    assert A.tasks_ran(out) == [] and out["lawcat"]["model"] == "m"
+
+
+# ---- `lawcat eval --task lm-eval`: exit status and one line when no task ran -------------------------------------
+
+def test_lawcat_eval_exits_1_with_one_line_when_no_task_ran(tmp_path, capsys):
+    from lawcat import cli
+
+    # The model spec names nothing: it is never loaded, since no task can run offline here.
+    rc = cli.main(["eval", str(tmp_path / "no-model"), "--task", "lm-eval", "--lm-eval-tasks", "arc_challenge",
+                   "--offline", "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert captured.err.strip().startswith("error: no lm-eval task ran: arc_challenge") and \
+        len(captured.err.strip().splitlines()) == 1, captured.err
+    assert "| arc_challenge | acc_norm | unavailable |" in captured.out
+    assert (tmp_path / "out" / "lm_eval.md").is_file()
+
+
+def test_lawcat_eval_unknown_task_exits_2_with_one_line(tmp_path, capsys):
+    from lawcat import cli
+
+    rc = cli.main(["eval", "default", "--task", "lm-eval", "--lm-eval-tasks", "lawcat_qa_mcq", "--offline",
+                   "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: unknown lm-eval task(s): lawcat_qa_mcq") and "\n" not in err, err
+    assert "did you mean lawcat_qa_mc" in err
+    assert not (tmp_path / "out").exists()  # a typo is caught before anything is written or loaded
+
+
+def test_lawcat_eval_runs_a_local_task(student, tok, tmp_path, capsys):
+    from lawcat import cli
+
+    run = tmp_path / "run"
+    student.save_pretrained(run, tokenizer=tok, merged=True)
+    assert cli.main(["eval", str(run), "--task", "lm-eval", "--lm-eval-tasks", "lawcat_qa_mc", "--limit", "2",
+                     "--device", "cpu", "--out", str(tmp_path / "out")]) == 0
+    data = json.loads((tmp_path / "out" / "lm_eval.json").read_text())
+    assert data["lawcat"]["tasks"]["lawcat_qa_mc"]["status"] == "ok" and data["lawcat"]["offline"] is True
+
+
+# ---- lm-eval's own CLI knows "lawcat" ------------------------------------------------------------------------------
+
+def test_register_makes_lawcat_a_model_name_lazily():
+    """In a fresh process: after register(), lm-eval's registry resolves "lawcat" (importing the class only then)
+    and still knows its own models."""
+    code = textwrap.dedent("""
+        import sys
+        import lawcat.lm_eval
+        lawcat.lm_eval.register()
+        lawcat.lm_eval.register()  # idempotent
+        from lm_eval.api.registry import get_model
+        assert "lawcat.eval.lm_eval_model" not in sys.modules
+        cls = get_model("lawcat")
+        from lawcat.eval.lm_eval_model import LawcatLM
+        assert cls is LawcatLM, cls
+        assert get_model("hf").__name__ == "HFLM"
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_lm_eval_cli_runs_model_lawcat_on_a_run_dir(student, tok, tmp_path):
+    """`python -m lawcat.lm_eval --model lawcat --model_args pretrained=<run dir>`: lm-eval's own CLI, end to end."""
+    run = tmp_path / "run"
+    student.save_pretrained(run, tokenizer=tok, merged=True)
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "HF_DATASETS_CACHE": str(tmp_path / "hf-datasets")}
+    r = subprocess.run([sys.executable, "-m", "lawcat.lm_eval", "--model", "lawcat", "--model_args",
+                        f"pretrained={run}", "--tasks", "lawcat_qa_mc", "--include_path", str(A.LOCAL_TASKS_DIR),
+                        "--limit", "2", "--device", "cpu", "--output_path", str(tmp_path / "res")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "lawcat_qa_mc" in r.stdout and "acc" in r.stdout
+    [res] = (tmp_path / "res").rglob("results_*.json")
+    assert "acc,none" in json.loads(res.read_text())["results"]["lawcat_qa_mc"]

@@ -19,7 +19,8 @@ def _trained_student(teacher, **kw):
     return student.eval()
 
 
-def test_round_trip_from_recorded_teacher_is_bit_exact(teacher_dir, tmp_path):
+def test_round_trip_from_recorded_teacher_is_bit_exact(teacher_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAWCAT_TEACHER_ROOT", raising=False)  # outside any teacher root: recorded as it is
     teacher, tok = load_teacher(str(teacher_dir))
     student = _trained_student(teacher)
     out = tmp_path / "run"

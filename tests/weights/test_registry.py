@@ -5,7 +5,7 @@ import torch
 
 import lawcat.weights as weights
 from lawcat import LawcatForCausalLM, load_teacher
-from lawcat.models import CheckpointError, TeacherMismatchError, UnknownModelError
+from lawcat.models import CheckpointError, TeacherLoadError, TeacherMismatchError, UnknownModelError
 from lawcat.models.checkpoint import resolve_model_spec
 from tests.weights.fake import CARD, passkey_teacher_dir, ship_student
 
@@ -43,6 +43,18 @@ def test_from_pretrained_by_name_equals_the_folder(shipped):
     with torch.no_grad():
         assert torch.equal(by_name(ids).logits, by_path(ids).logits)
     assert by_name.tokenizer is not None
+
+
+def test_shipped_student_with_its_teacher_elsewhere(shipped, tmp_path):
+    """teacher= says where a shipped student's teacher is (a folder here; "default" for the real ones)."""
+    folder, teacher = shipped
+    moved = tmp_path / "moved"
+    teacher.rename(moved)
+    with pytest.raises(TeacherLoadError, match="teacher=..., --teacher"):
+        LawcatForCausalLM.from_pretrained(NAME)
+    ids = torch.randint(3, 300, (1, 12))
+    with torch.no_grad():
+        assert torch.isfinite(LawcatForCausalLM.from_pretrained(NAME, teacher=str(moved))(ids).logits).all()
 
 
 def test_fingerprint_is_checked_for_shipped_students(shipped, tmp_path):
