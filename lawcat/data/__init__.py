@@ -40,7 +40,7 @@ from .text import TextExample, load_texts
 PURPOSES = ("eval", "train")
 
 # Keywords only the passkey generator reads, with the values that mean "as published".
-_PASSKEY_ONLY = {"variant": "standard", "style": "standard", "key_range": None}
+_PASSKEY_ONLY = {"variant": "standard", "style": "standard", "key_range": None, "key_digits": 6}
 
 
 def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth=None,

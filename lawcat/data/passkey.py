@@ -233,6 +233,7 @@ def make_passkey_samples(
     stream: str = "",
     variant: str = "standard",
     style: str = "standard",
+    key_digits: int = 6,
 ) -> list[TaskSample]:
     """``n`` passkey samples whose prompts fill ``length`` tokens (BOS included) of ``tokenizer``.
 
@@ -244,7 +245,8 @@ def make_passkey_samples(
     :data:`lawcat.data.passkey_styles.PASSKEY_VARIANTS`; ``style`` (training) is ``"standard"``
     (the published format only) or ``"diverse"`` (a quarter published, the rest from the training
     pools).  Both default to the published format; they cannot be combined.  ``key_range`` applies
-    wherever the published keys are used.  See :mod:`lawcat.data.passkey_styles`.
+    wherever the published keys are used; ``key_digits`` is the longest key of the diverse style (its
+    key lengths never include the held-out 7).  See :mod:`lawcat.data.passkey_styles`.
     """
     from . import passkey_styles as ps
 
@@ -274,7 +276,7 @@ def make_passkey_samples(
         else:
             rng = random.Random(f"{stream}passkey-{mode}:{seed}:{length}:{i}")
             if style == "diverse":
-                parts = ps.diverse_parts(rng, key_range)
+                parts = ps.diverse_parts(rng, key_range, key_digits)
             else:
                 parts = ps.variant_parts(variant, rng, key_range)
         key = parts.key

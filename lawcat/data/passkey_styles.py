@@ -45,6 +45,7 @@ TRAIN_CORPUS = "books:train"
 HELDOUT_CORPUS = "essays"
 HELDOUT_KEY_RANGE = (1_000_000, 9_999_999)
 TRAIN_MAX_DIGITS = 6
+HELDOUT_DIGITS = len(str(HELDOUT_KEY_RANGE[0]))  # 7: never a training key's length, whatever max_digits is
 
 # Diverse training mix.  A quarter of the samples keep the exact published format so the benchmark
 # prompt stays learned; among the rest, repeated sentence groups are more common than natural text
@@ -274,9 +275,12 @@ def check_style(style) -> str:
     return style
 
 
-def training_key(rng: random.Random) -> tuple[int, int]:
-    """(key, digits): the digit count is uniform in 1..6, then the key is uniform among those."""
-    digits = rng.randint(1, TRAIN_MAX_DIGITS)
+def training_key(rng: random.Random, max_digits: int = TRAIN_MAX_DIGITS) -> tuple[int, int]:
+    """(key, digits): the digit count is uniform in 1..max_digits without the held-out key's length, then the key
+    is uniform among those. Keys longer than the held-out ones (max_digits > 7) teach copying a number to its end,
+    which the default 1-6 digits did not: a student trained on them stopped every 7-digit key after six."""
+    counts = [d for d in range(1, max_digits + 1) if d != HELDOUT_DIGITS]
+    digits = counts[rng.randrange(len(counts))]
     return rng.randint(1 if digits == 1 else 10 ** (digits - 1), 10 ** digits - 1), digits
 
 
@@ -337,7 +341,8 @@ def _pick_filler(rng: random.Random, groups, corpus: str, repeat_share: float, l
     return None, corpus, corpus
 
 
-def diverse_parts(rng: random.Random, key_range: tuple[int, int] = KEY_RANGE) -> PromptParts:
+def diverse_parts(rng: random.Random, key_range: tuple[int, int] = KEY_RANGE,
+                  max_digits: int = TRAIN_MAX_DIGITS) -> PromptParts:
     """The parts of one ``style="diverse"`` training sample (training pools only).
 
     With probability :data:`PUBLISHED_SHARE` the exact published format (keys from ``key_range``);
@@ -359,7 +364,7 @@ def diverse_parts(rng: random.Random, key_range: tuple[int, int] = KEY_RANGE) ->
     else:
         q, question_name = _pick(rng, TRAIN_QUESTIONS, "rephrase-train")
         pair, needle_name = NeedlePair(NEEDLE, q, STANDARD_NOUN), "standard"
-    key, digits = training_key(rng)
+    key, digits = training_key(rng, max_digits)
     return PromptParts(task, pair.needle, pair.question, pair.noun, key, unit, corpus, False,
                        {"task": task_name, "filler": filler_name, "needle": needle_name,
                         "question": question_name, "key": f"digits:{digits}"})

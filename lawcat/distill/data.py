@@ -45,7 +45,8 @@ def build_examples(recipe: Recipe, tokenizer, split: str):
         haystack = d.haystack if d.haystack and task not in ("passkey", "niah1") else None
         style = d.style if task == "passkey" else "standard"
         for b, start in enumerate(range(0, share, BLOCK)):
-            jobs.append((task, min(BLOCK, share - start), seed + 7919 * i + 104729 * b, haystack, length, style))
+            jobs.append((task, min(BLOCK, share - start), seed + 7919 * i + 104729 * b, haystack, length, style,
+                         d.key_digits))
     workers = min(len(jobs), max(1, (os.cpu_count() or 1) - 1), 16)
     if workers <= 1:
         blocks = [_block(tokenizer, d.loss, job) for job in jobs]
@@ -56,10 +57,10 @@ def build_examples(recipe: Recipe, tokenizer, split: str):
 
 
 def _block(tokenizer, loss, job):
-    task, n, seed, haystack, length, style = job
+    task, n, seed, haystack, length, style, key_digits = job
     kw = {"haystack": haystack} if haystack else {}
     if style != "standard":
-        kw["style"] = style
+        kw.update(style=style, key_digits=key_digits)
     return encode_all(tokenizer, make_samples(task, tokenizer, length, n, seed, purpose="train", **kw), loss=loss)
 
 

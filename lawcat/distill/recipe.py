@@ -38,6 +38,8 @@ class DataSpec:
     bucket: bool = True
     style: str = "standard"          # passkey training prompts: standard (the published format) | diverse
                                      # (other fillers, natural text, needles, questions and keys: lawcat.data.passkey)
+    key_digits: int = 6              # data.style=diverse: the longest training key (lengths 1..N, never the
+                                     # held-out 7 digits); 6 made the shipped student, 12 is the measured fix
     extras: list = field(default_factory=list)  # more training samples of other tasks/lengths, e.g. the paper's
                                      # [{task: niah1, n: 1000, length: 1162}] beside the S-NIAH mix (training only)
     stage1_text: float = 0.0         # share of stage 1's rows that are general text (books:train packed to
@@ -208,6 +210,8 @@ def validate(recipe: Recipe) -> None:
         raise RecipeError(f"data.style must be standard or diverse, not {recipe.data.style!r}")
     if recipe.data.style == "diverse" and recipe.data.task != "passkey":
         raise RecipeError("data.style=diverse exists for data.task=passkey only")
+    if not 1 <= recipe.data.key_digits <= 18:
+        raise RecipeError(f"data.key_digits must be 1..18, not {recipe.data.key_digits!r}")
     if not 0.0 <= recipe.data.stage1_text < 1.0:
         raise RecipeError(f"data.stage1_text is a share of stage 1's rows in [0, 1), not {recipe.data.stage1_text!r}")
     for extra in recipe.data.extras:

@@ -263,3 +263,18 @@ def test_make_samples_wiring(tok_word):
     assert s.task == "niah1"
     (s,) = make_samples("passkey", tok_word, 400, 1, variant="keys")
     assert s.meta["key"] >= 1_000_000
+
+
+def test_longer_training_keys_skip_the_held_out_length():
+    """key_digits=12: keys of 1-12 digits but never 7 (the held-out `keys` variant's length); the default (6) keeps
+    the keys the shipped student was trained on."""
+    import random
+
+    from lawcat.data.passkey_styles import training_key
+
+    rng = random.Random(0)
+    lengths = {training_key(rng, 12)[1] for _ in range(2000)}
+    assert lengths == set(range(1, 13)) - {7}
+    a, b = random.Random(3), random.Random(3)
+    assert [training_key(a) for _ in range(50)] == [(k, d) for k, d in (training_key(b, 6) for _ in range(50))]
+    assert all(len(str(key)) == digits for key, digits in (training_key(rng, 12) for _ in range(200)))
