@@ -43,6 +43,17 @@ def tiny_teacher():
     return make_teacher("llama")
 
 
+def trained_student(teacher, **config):
+    """A student of `teacher` whose LAWCAT parameters moved away from their init (so a lost tensor shows)."""
+    from lawcat import LawcatConfig, linearize
+
+    student = linearize(teacher, LawcatConfig(chunk_size=8, **config))
+    with torch.no_grad():
+        for p in student.lawcat_parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return student.eval()
+
+
 def make_tokenizer(vocab_size: int = 97):
     """A word-level tokenizer built in memory: ids 0..vocab_size-1, '<pad>'=0, '<unk>'=1, '<s>'=2, '</s>'=3."""
     from tokenizers import Tokenizer, models, pre_tokenizers

@@ -8,21 +8,14 @@ from safetensors.torch import load_file
 from lawcat import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
 from lawcat.models import CheckpointError, TeacherMismatchError
 from lawcat.models import checkpoint as ckpt
-from tests.conftest import make_teacher
+from tests.conftest import make_teacher, trained_student
 
-
-def _trained_student(teacher, **kw):
-    student = linearize(teacher, LawcatConfig(chunk_size=8, **kw))
-    with torch.no_grad():
-        for p in student.lawcat_parameters():
-            p.add_(torch.randn_like(p) * 0.1)
-    return student.eval()
 
 
 def test_round_trip_from_recorded_teacher_is_bit_exact(teacher_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("LAWCAT_TEACHER_ROOT", raising=False)  # outside any teacher root: recorded as it is
     teacher, tok = load_teacher(str(teacher_dir))
-    student = _trained_student(teacher)
+    student = trained_student(teacher)
     out = tmp_path / "run"
     student.save_pretrained(out)
     saved = load_file(out / "model.safetensors")
@@ -40,7 +33,7 @@ def test_round_trip_from_recorded_teacher_is_bit_exact(teacher_dir, tmp_path, mo
 
 def test_teacher_object_passed_in_and_wrong_teacher_refused(tmp_path):
     teacher = make_teacher("qwen2", seed=0)
-    student = _trained_student(teacher)
+    student = trained_student(teacher)
     student.save_pretrained(tmp_path / "run")
     loaded = LawcatForCausalLM.from_pretrained(tmp_path / "run", teacher=make_teacher("qwen2", seed=0))
     ids = torch.randint(0, 97, (1, 9))
@@ -52,13 +45,13 @@ def test_teacher_object_passed_in_and_wrong_teacher_refused(tmp_path):
 
 def test_fingerprint_ignores_dtype():
     teacher = make_teacher("llama")
-    student = _trained_student(teacher)
+    student = trained_student(teacher)
     from lawcat.models.fingerprint import teacher_fingerprint
     assert teacher_fingerprint(teacher.to(torch.bfloat16)) == student.config.teacher_fingerprint
 
 
 def test_merged_export_needs_no_teacher(tmp_path):
-    student = _trained_student(make_teacher("mistral"), window_size=4)
+    student = trained_student(make_teacher("mistral"), window_size=4)
     student.save_pretrained(tmp_path / "merged", merged=True)
     loaded = LawcatForCausalLM.from_pretrained(tmp_path / "merged")
     ids = torch.randint(0, 97, (1, 12))
@@ -68,7 +61,7 @@ def test_merged_export_needs_no_teacher(tmp_path):
 
 def test_auto_classes_know_lawcat(tmp_path):
     from transformers import AutoConfig, AutoModelForCausalLM
-    student = _trained_student(make_teacher("llama"))
+    student = trained_student(make_teacher("llama"))
     student.save_pretrained(tmp_path / "m", merged=True)
     assert isinstance(AutoConfig.from_pretrained(tmp_path / "m"), LawcatConfig)
     assert isinstance(AutoModelForCausalLM.from_pretrained(tmp_path / "m"), LawcatForCausalLM)
@@ -82,7 +75,7 @@ def _tensor_region_offset(path):
 
 def test_corrupt_and_truncated_files_refused(tmp_path):
     teacher = make_teacher("llama")
-    student = _trained_student(teacher)
+    student = trained_student(teacher)
     run = tmp_path / "run"
     student.save_pretrained(run)
     weights = run / "model.safetensors"
@@ -105,7 +98,7 @@ def test_corrupt_and_truncated_files_refused(tmp_path):
 
 def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     teacher = make_teacher("llama")
-    first = _trained_student(teacher)
+    first = trained_student(teacher)
     run = tmp_path / "run"
     first.save_pretrained(run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
@@ -114,7 +107,7 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         raise OSError("disk full")
     monkeypatch.setattr(ckpt, "save_file", boom)
     with pytest.raises(OSError, match="disk full"):
-        _trained_student(teacher).save_pretrained(run)
+        trained_student(teacher).save_pretrained(run)
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     monkeypatch.undo()
     loaded = LawcatForCausalLM.from_pretrained(run, teacher=teacher)
@@ -123,9 +116,9 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
 def test_checkpoint_with_unexpected_tensor_refused(tmp_path):
     teacher = make_teacher("llama")
-    student = _trained_student(teacher)
+    student = trained_student(teacher)
     student.save_pretrained(tmp_path / "run")
-    other = _trained_student(make_teacher("llama"), use_conv=False)
+    other = trained_student(make_teacher("llama"), use_conv=False)
     # Same teacher, different layer layout: the stored conv tensors have nowhere to go.
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     cfg["use_conv"] = False

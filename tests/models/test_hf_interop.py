@@ -20,17 +20,10 @@ from lawcat import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
 from lawcat.models import CheckpointError, TeacherLoadError, TeacherMismatchError
 from lawcat.models.checkpoint import ForeignCheckpointWarning, parse_shard_size
 from lawcat.models.teacher import locate_source, portable_source
-from tests.conftest import make_teacher, make_tokenizer
+from tests.conftest import make_teacher, make_tokenizer, trained_student
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def _trained(teacher, **kw):
-    student = linearize(teacher, LawcatConfig(chunk_size=8, **kw))
-    with torch.no_grad():
-        for p in student.lawcat_parameters():
-            p.add_(torch.randn_like(p) * 0.1)
-    return student.eval()
 
 
 def _save_teacher(path, seed=0, dtype=None, generation=None):
@@ -57,7 +50,7 @@ IDS = torch.randint(4, 97, (2, 11), generator=torch.Generator().manual_seed(0))
 @pytest.mark.parametrize("merged", [True, False])
 def test_auto_classes_load_in_a_fresh_process_without_import_lawcat(tmp_path, merged):
     teacher, _ = load_teacher(str(_save_teacher(tmp_path / "teacher")))
-    student = _trained(teacher)
+    student = trained_student(teacher)
     run = tmp_path / "run"
     student.save_pretrained(run, merged=merged)
     config = json.loads((run / "config.json").read_text())
@@ -88,7 +81,7 @@ def test_auto_classes_load_in_a_fresh_process_without_import_lawcat(tmp_path, me
 
 def test_import_lawcat_after_transformers_registers_the_auto_classes(tmp_path):
     """Without trust_remote_code, `import lawcat` is what tells the Auto classes about the model type."""
-    _trained(make_teacher("llama")).save_pretrained(tmp_path / "m", merged=True)
+    trained_student(make_teacher("llama")).save_pretrained(tmp_path / "m", merged=True)
     script = textwrap.dedent(f"""
         from transformers import AutoModelForCausalLM
         import lawcat
@@ -103,7 +96,7 @@ def test_import_lawcat_after_transformers_registers_the_auto_classes(tmp_path):
 def test_auto_classes_in_process_take_hf_arguments(tmp_path):
     """With lawcat imported, AutoModelForCausalLM hands over its hub arguments (ignored for a local folder) and
     honours dtype / device_map."""
-    student = _trained(make_teacher("llama"))
+    student = trained_student(make_teacher("llama"))
     student.save_pretrained(tmp_path / "m", merged=True)
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "m", dtype=torch.bfloat16, device_map="cpu",
                                                  trust_remote_code=True, local_files_only=True)
@@ -118,7 +111,7 @@ def test_generation_config_is_the_teachers_and_is_used(tmp_path):
     teacher_dir = _save_teacher(tmp_path / "teacher", generation={"max_new_tokens": 4, "min_new_tokens": 4})
     teacher, _ = load_teacher(str(teacher_dir))
     run = tmp_path / "run"
-    _trained(teacher).save_pretrained(run)
+    trained_student(teacher).save_pretrained(run)
     saved = json.loads((run / "generation_config.json").read_text())
     assert saved["max_new_tokens"] == 4 and saved["eos_token_id"] == teacher.config.eos_token_id
     loaded = LawcatForCausalLM.from_pretrained(run)
@@ -131,7 +124,7 @@ def test_generation_config_is_the_teachers_and_is_used(tmp_path):
 
 
 def test_generation_config_from_ids_when_the_model_has_none(tmp_path):
-    student = _trained(make_teacher("llama"))
+    student = trained_student(make_teacher("llama"))
     student.generation_config = None
     assert student.config.eos_token_id is not None
     student.save_pretrained(tmp_path / "m", merged=True)
@@ -143,7 +136,7 @@ def test_generation_config_from_ids_when_the_model_has_none(tmp_path):
 def test_teacher_recorded_relative_to_root_and_found_after_a_move(tmp_path, monkeypatch):
     monkeypatch.setenv("LAWCAT_TEACHER_ROOT", str(tmp_path / "models"))
     teacher, _ = load_teacher(str(_save_teacher(tmp_path / "models" / "tiny" / "v1")))
-    student = _trained(teacher)
+    student = trained_student(teacher)
     run = tmp_path / "run"
     student.save_pretrained(run)
     assert json.loads((run / "config.json").read_text())["teacher_source"] == "tiny/v1"
@@ -169,7 +162,7 @@ def test_teacher_under_home_recorded_with_tilde(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     teacher, _ = load_teacher(str(_save_teacher(tmp_path / "home" / "models" / "t")))
     run = tmp_path / "run"
-    _trained(teacher).save_pretrained(run)
+    trained_student(teacher).save_pretrained(run)
     assert json.loads((run / "config.json").read_text())["teacher_source"] == "~/models/t"
     assert LawcatForCausalLM.from_pretrained(run) is not None
     assert portable_source("default") == "default" and portable_source("random:tiny-llama") == "random:tiny-llama"
@@ -180,7 +173,7 @@ def test_old_checkpoint_with_absolute_teacher_path_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("LAWCAT_TEACHER_ROOT", str(tmp_path))
     teacher_dir = _save_teacher(tmp_path / "teacher")
     teacher, _ = load_teacher(str(teacher_dir))
-    student = _trained(teacher)
+    student = trained_student(teacher)
     run = tmp_path / "run"
     student.save_pretrained(run)
     config = json.loads((run / "config.json").read_text())
@@ -203,7 +196,7 @@ def test_gguf_teacher_moved_away_is_found_in_the_conversion_cache(tmp_path, monk
     (cached / "lawcat_source.json").write_text(json.dumps({"source": "/gone/t.gguf", "sha256": sha}))
     teacher, _ = load_teacher(str(cached))
     teacher.lawcat_source, teacher.lawcat_file_sha256 = "/gone/t.gguf", sha
-    student = _trained(teacher)
+    student = trained_student(teacher)
     student.save_pretrained(tmp_path / "run")
     loaded = LawcatForCausalLM.from_pretrained(tmp_path / "run")
     assert torch.equal(_logits(loaded, IDS), _logits(student, IDS))
@@ -218,7 +211,7 @@ def _dtypes(model):
 def test_dtype_torch_dtype_and_auto(tmp_path):
     teacher, _ = load_teacher(str(_save_teacher(tmp_path / "t32")))
     run = tmp_path / "run"
-    _trained(teacher).save_pretrained(run)
+    trained_student(teacher).save_pretrained(run)
     assert _dtypes(LawcatForCausalLM.from_pretrained(run)) == {torch.float32}
     assert _dtypes(LawcatForCausalLM.from_pretrained(run, dtype=torch.float32)) == {torch.float32}
     assert _dtypes(LawcatForCausalLM.from_pretrained(run, dtype=torch.bfloat16)) == {torch.bfloat16}
@@ -232,16 +225,16 @@ def test_dtype_torch_dtype_and_auto(tmp_path):
     bf16, _ = load_teacher(str(_save_teacher(tmp_path / "t16", dtype=torch.bfloat16)), dtype="auto")
     assert next(bf16.parameters()).dtype == torch.bfloat16
     run16 = tmp_path / "run16"
-    _trained(bf16).save_pretrained(run16)
+    trained_student(bf16).save_pretrained(run16)
     assert _dtypes(LawcatForCausalLM.from_pretrained(run16, dtype="auto")) == {torch.bfloat16}
     merged = tmp_path / "merged16"
-    _trained(make_teacher("mistral")).to(torch.bfloat16).save_pretrained(merged, merged=True)
+    trained_student(make_teacher("mistral")).to(torch.bfloat16).save_pretrained(merged, merged=True)
     loaded = LawcatForCausalLM.from_pretrained(merged, torch_dtype="auto")
     assert _dtypes(loaded) == {torch.bfloat16} and torch.isfinite(_logits(loaded, IDS).float()).all()
 
 
 def test_device_map(tmp_path):
-    _trained(make_teacher("llama")).save_pretrained(tmp_path / "m", merged=True)
+    trained_student(make_teacher("llama")).save_pretrained(tmp_path / "m", merged=True)
     for device_map in ("cpu", "auto", torch.device("cpu"), {"": "cpu"}):
         model = LawcatForCausalLM.from_pretrained(tmp_path / "m", device_map=device_map)
         expected = "cuda" if device_map == "auto" and torch.cuda.is_available() else "cpu"
@@ -255,7 +248,7 @@ def test_device_map(tmp_path):
 # ---- save_pretrained's arguments -----------------------------------------------------------------------------------
 def test_sharded_save_round_trips_with_a_checksum_per_shard(tmp_path):
     teacher = make_teacher("llama")
-    student = _trained(teacher)
+    student = trained_student(teacher)
     run = tmp_path / "run"
     student.save_pretrained(run, max_shard_size="8KB")
     index = json.loads((run / "model.safetensors.index.json").read_text())
@@ -272,7 +265,7 @@ def test_sharded_save_round_trips_with_a_checksum_per_shard(tmp_path):
 
     # A shard from another save of the same layout is refused, as is a damaged one.
     other = tmp_path / "other"
-    _trained(teacher).save_pretrained(other, max_shard_size="8KB")
+    trained_student(teacher).save_pretrained(other, max_shard_size="8KB")
     good = (run / shards[0]).read_bytes()
     shutil.copy(other / shards[0], run / shards[0])
     with pytest.raises(CheckpointError, match="not the shard"):
@@ -301,7 +294,7 @@ def test_parse_shard_size():
 
 
 def test_push_to_hub_and_unknown_arguments_refused(tmp_path):
-    student = _trained(make_teacher("llama"))
+    student = trained_student(make_teacher("llama"))
     with pytest.raises(CheckpointError, match=r"push_to_hub=True\) is not supported") as e:
         student.save_pretrained(tmp_path / "a", push_to_hub=True)
     assert "\n" not in str(e.value) and not (tmp_path / "a").exists()
@@ -319,7 +312,7 @@ def test_push_to_hub_and_unknown_arguments_refused(tmp_path):
 # ---- foreign and damaged weight files ------------------------------------------------------------------------------
 def test_foreign_weight_file_loads_with_a_warning_corrupt_one_still_refused(tmp_path):
     teacher = make_teacher("llama")
-    student = _trained(teacher)
+    student = trained_student(teacher)
     run = tmp_path / "run"
     student.save_pretrained(run)
     weights = run / "model.safetensors"
