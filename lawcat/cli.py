@@ -7,7 +7,7 @@
     lawcat eval      runs/pk --task passkey --lengths 1k,2k,4k,8k,16k,32k --out evals/pk
     lawcat eval      passkey-smollm2 --task passkey ...                   # a shipped student, by name
     lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
-    lawcat demo      [--quick] [--lengths 256,1k --n 5] [--long-lengths 12k --long-n 2]  # the README's main job
+    lawcat demo      [--quick] [--lengths 256,1k --n 5] [--long-lengths 12k --long-n 5]  # the README's main job
     lawcat list-weights                                                   # shipped students, by name
 
 Errors a user can cause (bad paths, wrong teacher, corrupt files, unknown presets) print one line and exit 2.
@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=None, help="samples per length (default: lawcat.demo.DEFAULT_N)")
     s.add_argument("--long-lengths", default=None,
                    help="lengths for the teacher and the shipped student only ('' for none; default: 12k)")
-    s.add_argument("--long-n", type=int, default=None, help="samples per long length (default: 2)")
+    s.add_argument("--long-n", type=int, default=None, help="samples per long length (default: 5)")
     s.add_argument("--batch-size", type=int, default=1)
     s.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
     s.add_argument("--quick", action="store_true", help="a few training steps and two short lengths: a smoke test")

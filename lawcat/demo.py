@@ -25,10 +25,10 @@ from .recipes import RECIPES_DIR
 SHIPPED_PASSKEY = "passkey-smollm2"
 # Short lengths, every model, 5 samples each: around the demo student's 128-token distillation length (256) and
 # at the shipped student's 1K. One long length beyond SmolLM2's 8192 trained positions, where the teacher and the
-# shipped student differ (GPU, n = 50: the teacher 0 % at 16K, the shipped student 64 %), for those two only and
-# with 2 samples: the softmax teacher takes ~3 minutes per 12K sample on 2 cores (results/cpu/demo/README.md).
+# shipped student differ (GPU, n = 50: the teacher 0 % at 16K, the shipped student 64 %), for those two only: on
+# 2 cores a 12K sample takes the softmax teacher ~60 s and the student ~27 s (results/cpu/demo/README.md).
 DEFAULT_LENGTHS, DEFAULT_N = "256,1k", 5
-DEFAULT_LONG_LENGTHS, DEFAULT_LONG_N = "12k", 2
+DEFAULT_LONG_LENGTHS, DEFAULT_LONG_N = "12k", 5
 DEMO_RECIPE = RECIPES_DIR / "demo.yaml"  # package data: found in a wheel install too
 MARK = "demo.json"
 # --quick: a handful of steps on short samples and two short lengths. It proves the pipeline runs end to end
