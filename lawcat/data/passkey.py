@@ -26,7 +26,6 @@ layout and length rule; natural-text filler is cut at a character position like 
 
 from __future__ import annotations
 
-import bisect
 import random
 from collections.abc import Sequence
 
@@ -43,20 +42,25 @@ NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
 FINAL_QUESTION = "What is the pass key? The pass key is"
 KEY_RANGE = (1, 50000)
 
-_PERIOD = len(GARBAGE) + 1  # the garbage stream repeats every unit + one space
+def repeat_text(unit: str, n_chars: int) -> str:
+    """The first ``n_chars`` characters of ``" ".join([unit] * infinity)``."""
+    reps = n_chars // (len(unit) + 1) + 1
+    return ((unit + " ") * reps)[:n_chars]
 
 
 def garbage(n_chars: int) -> str:
     """The first ``n_chars`` characters of ``" ".join([GARBAGE] * infinity)``."""
-    reps = n_chars // _PERIOD + 1
-    return ((GARBAGE + " ") * reps)[:n_chars]
+    return repeat_text(GARBAGE, n_chars)
+
+
+def compose(task: str, prefix: str, needle: str, suffix: str, question: str) -> str:
+    """The prompt layout shared by every passkey style: five lines, filler around the needle."""
+    return "\n".join([task, prefix, needle, suffix, question])
 
 
 def passkey_prompt(key: int, n_prefix: int, n_suffix: int) -> str:
     """The exact prompt with ``n_prefix`` / ``n_suffix`` garbage characters around the needle."""
-    return "\n".join(
-        [TASK_DESCRIPTION, garbage(n_prefix), NEEDLE.format(key=key), garbage(n_suffix), FINAL_QUESTION]
-    )
+    return compose(TASK_DESCRIPTION, garbage(n_prefix), NEEDLE.format(key=key), garbage(n_suffix), FINAL_QUESTION)
 
 
 def resolve_depth(depth, i: int, rng: random.Random) -> tuple[float | None, bool]:
@@ -85,11 +89,6 @@ def check_common(tokenizer, length, n, seed) -> None:
         raise DataError(f"seed must be an integer, got {seed!r}")
 
 
-def compose(task: str, prefix: str, needle: str, suffix: str, question: str) -> str:
-    """The prompt layout shared by every passkey style: five lines, filler around the needle."""
-    return "\n".join([task, prefix, needle, suffix, question])
-
-
 class _RepeatFiller:
     """Filler that repeats ``unit`` endlessly (joined by single spaces), cut at character positions.
 
@@ -113,8 +112,7 @@ class _RepeatFiller:
         self.per_period = table[2 * self.period] - table[self.period]
 
     def text(self, n_chars: int) -> str:
-        reps = n_chars // self.period + 1
-        return ((self.unit + " ") * reps)[:n_chars]
+        return repeat_text(self.unit, n_chars)
 
     def pieces(self, n_prefix: int, n_suffix: int) -> tuple[str, str]:
         return self.text(n_prefix), self.text(n_suffix)
@@ -158,22 +156,14 @@ class _NaturalFiller:
         if len(w) < n_chars:
             w = (w + " " + src)[:n_chars]
         self.window = w
-        try:
-            enc = self.tokenizer(w, add_special_tokens=False, return_offsets_mapping=True)
-            self.starts = [a for a, _b in enc["offset_mapping"]]
-            self.rate = None
-        except (NotImplementedError, ValueError, KeyError, TypeError):
-            self.starts = None
-            self.rate = count_tokens(self.tokenizer, w) / max(1, len(w))
+        self.count = prefix_token_counter(self.tokenizer, w, range(len(w) + 1))  # tokens before each cut
 
     def pieces(self, n_prefix: int, n_suffix: int) -> tuple[str, str]:
         w = self.window
         return w[:n_prefix], w[n_prefix:n_prefix + n_suffix]
 
     def estimate(self, n_prefix: int, n_suffix: int) -> int:
-        m = n_prefix + n_suffix
-        n = bisect.bisect_left(self.starts, m) if self.starts is not None else round(m * self.rate)
-        return n + 1  # the cut between prefix and suffix usually splits one token in two
+        return self.count(n_prefix + n_suffix) + 1  # the cut between prefix and suffix usually splits a token
 
     def first_max(self, length: int) -> int:
         return len(self.window)
