@@ -71,9 +71,7 @@ def cmd_generate(args) -> int:
 def cmd_distill(args) -> int:
     from .distill.recipe import load_recipe
     from .distill.run import distill
-    from .recipes import resolve_recipe
-
-    recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
+    recipe = load_recipe(args.recipe, args.overrides)
     summary = distill(recipe, args.teacher, args.out, resume=args.resume, device=args.device,
                       max_seconds=args.max_seconds)
     if os.environ.get("RANK", "0") != "0":  # under torchrun the summary is printed once, by rank 0
@@ -189,15 +187,9 @@ def cmd_demo(args) -> int:
     settings = DemoSettings(out=args.out, teacher=args.teacher, overrides=args.overrides, n=n, quick=args.quick,
                             lengths=[parse_length(x) for x in lengths.split(",")], batch_size=args.batch_size,
                             long_lengths=[parse_length(x) for x in long.split(",") if x], long_n=long_n,
-                            device=args.device, **({"recipe": _recipe_path(args.recipe)} if args.recipe else {}))
+                            device=args.device, **({"recipe": args.recipe} if args.recipe else {}))
     run_demo(settings)
     return 0
-
-
-def _recipe_path(spec: str) -> str:
-    from .recipes import resolve_recipe
-
-    return str(resolve_recipe(spec))
 
 
 def cmd_list_weights(args) -> int:

@@ -109,4 +109,4 @@ def test_demo_recipe_is_package_data_found_from_any_folder(tmp_path, monkeypatch
     assert DEMO_RECIPE == Path(lawcat.__file__).resolve().parent / "recipes" / "demo.yaml"
     monkeypatch.chdir(tmp_path)
     assert load_recipe(DemoSettings().recipe).name
-    assert cli._recipe_path("demo") == str(DEMO_RECIPE)  # `lawcat demo --recipe demo`, by name
+    assert load_recipe("demo") == load_recipe(DEMO_RECIPE)  # `lawcat demo --recipe demo`, by name

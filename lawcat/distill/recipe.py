@@ -152,7 +152,10 @@ def recipe_from_dict(raw: dict) -> Recipe:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    path = Path(path)
+    """A recipe from a YAML file, or from a shipped recipe's name (`passkey`, lawcat.recipes.resolve_recipe)."""
+    from ..recipes import resolve_recipe
+
+    path = resolve_recipe(path)
     if not path.is_file():
         raise RecipeError(f"recipe {path} not found; the shipped recipes are in recipes/*.yaml")
     try:
