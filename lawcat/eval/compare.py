@@ -33,6 +33,7 @@ from lawcat.eval.results import (
     atomic_write_text,
     models_of,
     read_results,
+    resolve_results_path,
     tasks_of,
 )
 
@@ -48,8 +49,10 @@ def find_results_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            direct = p / RESULTS_FILENAME
-            found = [direct] if direct.is_file() else sorted(p.rglob(RESULTS_FILENAME))
+            direct = resolve_results_path(p)
+            # One file per folder below: results.json, or results.json.gz where only that is there.
+            below = {f.parent for name in (RESULTS_FILENAME, RESULTS_FILENAME + ".gz") for f in p.rglob(name)}
+            found = [direct] if direct.is_file() else sorted(resolve_results_path(d) for d in below)
             if not found:
                 raise ResultsNotFoundError(f"no {RESULTS_FILENAME} in or below {p}: evaluate that run first")
             files.extend(found)

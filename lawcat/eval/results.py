@@ -31,6 +31,7 @@ were before those modules were split out.
 from __future__ import annotations
 
 import datetime as _dt
+import gzip
 import json
 import math
 import os
@@ -209,9 +210,24 @@ class Results:
 
 
 def resolve_results_path(path: str | os.PathLike) -> Path:
-    """``path`` itself if it names a ``.json`` file, else ``path / results.json``."""
+    """``path`` itself if it names a ``.json`` (or gzipped ``.json.gz``) file, else the folder's ``results.json``,
+    or its ``results.json.gz`` when only that exists (committed results keep their per-sample records gzipped)."""
     path = Path(path)
-    return path if path.suffix == ".json" and not path.is_dir() else path / RESULTS_FILENAME
+    if path.name.endswith((".json", ".json.gz")) and not path.is_dir():
+        return path
+    plain = path / RESULTS_FILENAME
+    packed = path / (RESULTS_FILENAME + ".gz")
+    return packed if packed.is_file() and not plain.is_file() else plain
+
+
+def _read_text(file: Path) -> str:
+    data = file.read_bytes()
+    if file.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise ResultsError(f"{file} is not a readable gzip file ({e}); it is truncated or corrupt") from None
+    return data.decode("utf-8")
 
 
 def _jsonable(x: Any) -> Any:
@@ -283,7 +299,7 @@ def read_results(path: str | os.PathLike) -> Results:
             f"or the path of a results .json file (run `lawcat eval ... --out DIR` to make one)"
         )
     try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
+        doc = json.loads(_read_text(file))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultsError(
             f"{file} is not valid JSON ({e}); it is truncated or corrupt: re-run the evaluation"

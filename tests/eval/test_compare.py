@@ -81,3 +81,16 @@ def test_errors(tmp_path, capsys):
 def test_main_ok(three_runs, tmp_path, capsys):
     assert main([str(three_runs / "teacher"), str(three_runs / "lolcats"), "--out", str(tmp_path / "o")]) == 0
     assert "comparison.md" in capsys.readouterr().out
+
+
+def test_gzipped_results_are_found_once_per_folder(three_runs, tmp_path):
+    import gzip
+
+    lawcat = three_runs / "lawcat" / "results.json"
+    (three_runs / "lawcat" / "results.json.gz").write_bytes(gzip.compress(lawcat.read_bytes()))
+    assert len(find_results_files([three_runs])) == 3  # both files in one folder: the plain one
+    lawcat.unlink()
+    files = find_results_files([three_runs])
+    assert len(files) == 3 and any(f.name == "results.json.gz" for f in files)
+    run_compare([str(three_runs)], str(tmp_path / "out"))
+    assert "| LAWCAT |" in (tmp_path / "out" / "comparison.md").read_text()

@@ -230,3 +230,19 @@ def test_merge_runs_takes_each_length_from_the_last_run_that_has_it(tmp_path):
     write_results(tmp_path / "c", other, RunInfo(model="teacher", task="niah2"))
     with pytest.raises(ResultsError, match="mix models or tasks"):
         merge_runs([read_results(tmp_path / "a"), read_results(tmp_path / "c")])
+
+
+def test_gzipped_results_read_like_plain_ones(tmp_path):
+    """Committed results keep their per-sample records as results.json.gz: a folder holding only that reads the
+    same, by folder or by file; a damaged .gz is one clear error."""
+    import gzip
+
+    recs = make_records("passkey", "m", lambda s: s.length < 4096)
+    plain = write_results(tmp_path / "a", recs, RunInfo(model="m", task="passkey"))
+    packed = tmp_path / "b" / "results.json.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_results(tmp_path / "b").records == recs == read_results(packed).records
+    packed.write_bytes(packed.read_bytes()[:40])
+    with pytest.raises(ResultsError, match="gzip"):
+        read_results(tmp_path / "b")
