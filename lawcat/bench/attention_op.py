@@ -7,21 +7,14 @@ No model is involved, so this isolates the kernel from the rest of the layer; FL
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
-
 import torch
 
 from .errors import BenchError
 from .measure import with_flops
+from .settings import OP_METHODS, BenchSettings
 from .timing import free_memory, is_oom, measure
 
-if TYPE_CHECKING:  # annotations only: harness.py imports this module
-    from .harness import BenchSettings
-
 __all__ = ["OP_METHODS", "default_op_methods", "measure_op"]
-
-OP_METHODS = ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "gla", "gla-triton")
-
 
 def default_op_methods(device) -> list[str]:
     """The methods run when none are asked for: on CUDA flash and cuDNN SDPA, GLA, and Triton GLA where it is

@@ -21,9 +21,10 @@ that runs out of memory is recorded as ``oom`` and the model's longer points are
 `continue_after_oom`); with a `time_budget`, points predicted to overrun it are ``skipped`` too, so a run always
 ends with a complete file. Times are never asserted anywhere: they are data.
 
-This module holds the settings, model loading and the run itself; the rest is beside it:
+This module holds model loading and the run itself; the rest is beside it:
 
-    machine       machine_info: hardware, library versions and git commit for the results file
+    settings      BenchSettings, the measurement kinds, the results file's format name and version
+
     planner       Planner: which points to skip (after an OOM, or predicted past the time budget)
     measure       prefill and decode of whole models, the global warm-up, cache_nbytes
     attention_op  the attention operator alone (OP_METHODS, default_op_methods)
@@ -34,78 +35,22 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from .attention_op import OP_METHODS, default_op_methods, measure_op
+from ..machine import machine_info
+from .attention_op import default_op_methods, measure_op
 from .errors import BenchError
 from .flops import ModelShape
-from .machine import machine_info
 from .measure import cache_nbytes, global_warmup, measure_decode, measure_prefill
 from .planner import Planner
+from .settings import FORMAT, FORMAT_VERSION, KINDS, OP_METHODS, BenchSettings
 from .timing import matmul_rate
 
 __all__ = ["BenchError", "BenchSettings", "FORMAT", "FORMAT_VERSION", "KINDS", "OP_METHODS", "cache_nbytes",
-           "default_op_methods", "load_pair", "machine_info", "run_bench"]
-
-FORMAT, FORMAT_VERSION = "lawcat-bench", 1
-KINDS = ("prefill", "decode", "op", "matmul")
-
-
-def _default_lengths():
-    return [1 << k for k in range(10, 18)]  # 1K .. 128K
-
-
-@dataclass
-class BenchSettings:
-    what: tuple = ("prefill", "decode", "op")
-    lengths: list = field(default_factory=_default_lengths)           # prefill prompt lengths
-    decode_contexts: list = field(default_factory=lambda: [1024, 4096, 16384, 65536, 131072])
-    decode_steps: int = 32
-    decode_warmup: int = 4
-    decode_graph: bool = False                                         # student decode steps as a CUDA graph
-    teacher_decode_graph: bool = False  # teacher decode with a static KV cache, steps as a CUDA graph
-    op_lengths: list | None = None                                     # default: `lengths`
-    op_methods: list | None = None                                     # default: by device
-    op_heads: int = 32
-    op_kv_heads: int = 8
-    op_head_dim: int = 64
-    batch: int = 1
-    chunk_size: int = 8192                                             # student prefill chunk
-    models: tuple = ("teacher", "student")
-    warmup: int = 1
-    repeats: int = 5
-    max_seconds: float = 20.0                                          # of timed runs per point
-    skip_warmup_after_s: float = 2.0
-    time_budget: float | None = None                                   # seconds for the whole run
-    continue_after_oom: bool = False
-    teacher_cache: bool = True                                         # teacher prefill builds its KV cache
-    matmul_n: int | None = None
-    global_warmup: bool = True                                         # compile/autotune before any point
-    seed: int = 0
-
-    def validate(self) -> None:
-        bad = [w for w in self.what if w not in KINDS]
-        if bad:
-            raise BenchError(f"unknown measurement(s) {bad}; choose from {', '.join(KINDS)}")
-        bad = [m for m in self.models if m not in ("teacher", "student")]
-        if bad:
-            raise BenchError(f"unknown model(s) {bad}; choose teacher and/or student")
-        bad = [m for m in (self.op_methods or []) if m not in OP_METHODS]
-        if bad:
-            raise BenchError(f"unknown op method(s) {bad}; choose from {', '.join(OP_METHODS)}")
-        for name in ("lengths", "decode_contexts"):
-            if any(int(x) < 1 for x in getattr(self, name)):
-                raise BenchError(f"{name} must be positive token counts")
-        if self.batch < 1 or self.repeats < 1 or self.chunk_size < 1:
-            raise BenchError("batch, repeats and chunk_size must be >= 1")
-
-
-# `from lawcat.bench.harness import _Planner` predates planner.py (tests/bench/test_harness.py uses it).
-_Planner = Planner
-
+           "default_op_methods", "load_pair", "run_bench"]
 
 # ---- models -----------------------------------------------------------------------------------------------
 def load_pair(model: str | None = None, arch: str | None = None, device="cpu", dtype: torch.dtype = torch.float32,

@@ -12,17 +12,15 @@ that fails is recorded with its status (oom / error), never raised.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import torch
 
 from ..models.graph_decode import StaticDecoder
 from .teacher_decode import StaticTeacherDecoder
 from .flops import decode_flops, prefill_flops
+from .settings import BenchSettings
 from .timing import free_memory, is_oom, measure, median, synchronize
 
-if TYPE_CHECKING:  # annotations only: harness.py imports this module
-    from .harness import BenchSettings
 
 __all__ = ["cache_nbytes", "global_warmup", "measure_decode", "measure_prefill", "random_ids", "with_flops"]
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # annotations only: harness.py imports this module
-    from .harness import BenchSettings
+from .settings import BenchSettings
 
 __all__ = ["Planner"]
 

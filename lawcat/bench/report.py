@@ -23,7 +23,8 @@ import re
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
-from .harness import FORMAT, FORMAT_VERSION, BenchError
+from .errors import BenchError
+from .settings import FORMAT, FORMAT_VERSION
 
 __all__ = ["BenchResultsError", "STATUSES", "format_count", "format_length", "format_ms", "markdown_report",
            "merge_results", "parse_lengths", "read_results", "validate_results", "write_json", "write_report"]

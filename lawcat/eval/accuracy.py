@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # annotations only: results.py imports this module
-    from lawcat.eval.results import ResultRecord
+if TYPE_CHECKING:
+    from lawcat.eval.records import ResultRecord
 
 __all__ = [
     "Cell",

@@ -23,19 +23,11 @@ from pathlib import Path
 
 from lawcat.eval.plots import plot_accuracy_vs_length, plot_length_heatmap
 from lawcat.eval.report import markdown_length_table, markers_from_settings, slug, task_title
-from lawcat.eval.results import (
-    RESULTS_FILENAME,
-    ResultRecord,
-    Results,
-    ResultsError,
-    ResultsNotFoundError,
-    accuracy_by_length,
-    atomic_write_text,
-    models_of,
-    read_results,
-    resolve_results_path,
-    tasks_of,
-)
+from lawcat.atomic import atomic_write_text
+from lawcat.eval.accuracy import accuracy_by_length, models_of, tasks_of
+from lawcat.eval.errors import ResultsError, ResultsNotFoundError
+from lawcat.eval.records import ResultRecord
+from lawcat.eval.results import RESULTS_FILENAME, Results, read_results, resolve_results_path
 
 __all__ = ["find_results_files", "load_runs", "label_records", "compare", "run_compare", "main"]
 

@@ -27,7 +27,9 @@ from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from lawcat.eval.results import Cell, DepthTable, atomic_write_bytes, format_length, format_score
+from lawcat.atomic import atomic_write_bytes
+from lawcat.eval.accuracy import Cell, DepthTable
+from lawcat.eval.formatting import format_length, format_score
 
 __all__ = [
     "DPI",

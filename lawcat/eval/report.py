@@ -15,20 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from lawcat.eval.plots import plot_accuracy_vs_length, plot_depth_heatmap
-from lawcat.eval.results import (
-    Cell,
-    DepthTable,
-    ResultRecord,
-    Results,
-    accuracy_by_length,
-    accuracy_by_length_depth,
-    atomic_write_text,
-    format_length,
-    format_score,
-    models_of,
-    read_results,
-    tasks_of,
-)
+from lawcat.atomic import atomic_write_text
+from lawcat.eval.accuracy import Cell, DepthTable, accuracy_by_length, accuracy_by_length_depth, models_of, tasks_of
+from lawcat.eval.formatting import format_length, format_score
+from lawcat.eval.records import ResultRecord
+from lawcat.eval.results import Results, read_results
 
 __all__ = [
     "TASK_TITLES",
@@ -153,7 +144,7 @@ def _as_results(results: Results | str | os.PathLike | Iterable[ResultRecord]) -
         return results
     if isinstance(results, (str, os.PathLike)):
         return read_results(results)
-    from lawcat.eval.results import RunInfo
+    from lawcat.eval.records import RunInfo
 
     recs = list(results)
     models, tasks = models_of(recs), tasks_of(recs)

@@ -23,167 +23,40 @@ File format (``results.json``, UTF-8 JSON, written atomically)::
 ``summary`` is a convenience for people reading the file; :func:`read_results` ignores it and
 recomputes everything from ``records``.
 
-This module holds the records and the file; the aggregates are computed in :mod:`lawcat.eval.accuracy`
-and written as labels by :mod:`lawcat.eval.formatting`. Their names are importable from here too, as they
-were before those modules were split out.
+This module holds the file; its rows and header are :mod:`lawcat.eval.records`, the aggregates are computed
+in :mod:`lawcat.eval.accuracy` and written as labels by :mod:`lawcat.eval.formatting`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import gzip
 import json
 import math
 import os
-import platform
-import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lawcat.eval.accuracy import (
-    Cell,
-    DepthTable,
-    accuracy_by_length,
-    accuracy_by_length_depth,
-    models_of,
-    summarize,
-    tasks_of,
-)
-from lawcat.eval.formatting import format_length, format_score
-from lawcat.atomic import atomic_write_bytes, atomic_write_text
-from lawcat.eval.scoring import score as _score
-from lawcat.eval.scoring import score_sample as _score_sample
+from lawcat.atomic import atomic_write_text
+from lawcat.eval.accuracy import models_of, summarize, tasks_of
+from lawcat.eval.errors import ResultsError, ResultsNotFoundError
+from lawcat.eval.records import REQUIRED_RECORD_FIELDS, ResultRecord, RunInfo
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "RESULTS_FILENAME",
-    "ResultsError",
-    "ResultRecord",
-    "RunInfo",
     "Results",
-    "Cell",
-    "DepthTable",
-    "machine_info",
-    "write_results",
+    "merge_runs",
     "read_results",
     "resolve_results_path",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "accuracy_by_length",
-    "accuracy_by_length_depth",
-    "summarize",
-    "models_of",
-    "tasks_of",
-    "format_length",
-    "format_score",
+    "write_results",
 ]
 
 FORMAT = "lawcat-results"
 FORMAT_VERSION = 1
 RESULTS_FILENAME = "results.json"
-
-
-class ResultsError(ValueError):
-    """A results file is missing, unreadable, or not a lawcat results file."""
-
-
-class ResultsNotFoundError(ResultsError, FileNotFoundError):
-    """No results file where one was expected."""
-
-
-# ----------------------------------------------------------------------------- records
-
-
-@dataclass
-class ResultRecord:
-    """One evaluated sample: what was asked, what the model said, and its score in [0, 1]."""
-
-    task: str
-    model: str
-    length: int
-    n_tokens: int
-    depth: float | None
-    answer: Any  # str for every current task; a list of str for multi-needle RULER
-    output: str
-    score: float
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_sample(
-        cls, sample: Any, model: str, output: str, score: float | None = None, **meta: Any
-    ) -> ResultRecord:
-        """Build a record from a ``TaskSample`` and the model's continuation; scores it with the
-        task's own rule unless ``score`` is given. ``meta`` merges over ``sample.meta``."""
-        if score is None:
-            score = _score_sample(sample, output)
-        return cls(
-            task=sample.task,
-            model=model,
-            length=int(sample.length),
-            n_tokens=int(sample.n_tokens),
-            depth=None if sample.depth is None else float(sample.depth),
-            answer=sample.answer,
-            output=output,
-            score=float(score),
-            meta={**dict(getattr(sample, "meta", None) or {}), **meta},
-        )
-
-    def rescored(self, question: str | None = None) -> float:
-        """The score this record's output gets under the current scoring rules."""
-        return _score(self.task, self.output, self.answer, question or self.meta.get("question"))
-
-
-_RECORD_FIELDS = [f.name for f in fields(ResultRecord)]
-_REQUIRED_RECORD_FIELDS = [n for n in _RECORD_FIELDS if n != "meta"]
-
-
-@dataclass
-class RunInfo:
-    """What produced a results file: enough to reproduce the run and to label its plots."""
-
-    model: str
-    task: str | list[str]
-    seed: int | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    machine: dict[str, Any] = field(default_factory=lambda: machine_info())
-    date: str | None = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RunInfo:
-        known = {f.name for f in fields(cls)}
-        if "model" not in d or "task" not in d:
-            raise ResultsError("run info needs at least 'model' and 'task'")
-        kwargs = {k: v for k, v in d.items() if k in known}
-        # A file without these says nothing about them: do not invent "now" or this machine.
-        kwargs.setdefault("machine", {})
-        kwargs.setdefault("date", None)
-        extra = {k: v for k, v in d.items() if k not in known}
-        info = cls(**kwargs)
-        if extra:  # keep unknown keys rather than silently dropping them
-            info.settings = {**info.settings, **{f"run.{k}": v for k, v in extra.items()}}
-        return info
-
-
-def machine_info() -> dict[str, Any]:
-    """A short description of the machine, for the record (no identifiers beyond hardware)."""
-    info: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-    torch = sys.modules.get("torch")  # only if the caller already imported it: keep this cheap
-    if torch is not None:
-        info["torch"] = getattr(torch, "__version__", None)
-        try:
-            if torch.cuda.is_available():
-                info["cuda_device"] = torch.cuda.get_device_name(0)
-        except Exception:  # a broken CUDA setup must not stop us writing results
-            pass
-    return info
 
 
 @dataclass
@@ -323,7 +196,7 @@ def read_results(path: str | os.PathLike) -> Results:
         raise ResultsError(f"{file}: bad run info ({e})") from None
     records = []
     for i, d in enumerate(doc["records"]):
-        missing = [k for k in _REQUIRED_RECORD_FIELDS if not isinstance(d, dict) or k not in d]
+        missing = [k for k in REQUIRED_RECORD_FIELDS if not isinstance(d, dict) or k not in d]
         if missing:
             raise ResultsError(f"{file}: record {i} lacks {', '.join(missing)}; the file is corrupt")
         try:

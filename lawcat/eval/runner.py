@@ -15,7 +15,8 @@ import torch
 
 from ..data import make_samples
 from .report import write_report
-from .results import ResultRecord, RunInfo, write_results
+from .records import ResultRecord, RunInfo
+from .results import write_results
 
 # Tokens to generate per task, as the original benchmarks do.
 NEW_TOKENS = {"passkey": 10, "niah1": 128, "niah2": 128, "niah3": 128, "babilong-qa2": 20, "babilong-qa3": 20}

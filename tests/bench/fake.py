@@ -1,7 +1,7 @@
 """A fake but realistic results dict (shaped like an H100 run of Llama-3.2-1B) for the report/plot tests."""
 from __future__ import annotations
 
-from lawcat.bench.harness import FORMAT, FORMAT_VERSION
+from lawcat.bench.settings import FORMAT, FORMAT_VERSION
 
 GiB = 1 << 30
 K = 1024

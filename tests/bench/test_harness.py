@@ -227,9 +227,9 @@ def test_add_bench_parser_plugs_into_a_main_parser():
 
 
 def test_planner_predicts_from_median_runs():
-    from lawcat.bench.harness import _Planner
+    from lawcat.bench.planner import Planner
 
-    p = _Planner(BenchSettings(time_budget=100.0, repeats=5, max_seconds=20.0, warmup=1, skip_warmup_after_s=2.0))
+    p = Planner(BenchSettings(time_budget=100.0, repeats=5, max_seconds=20.0, warmup=1, skip_warmup_after_s=2.0))
     series = ("prefill", "teacher")
     assert p.skip_reason(series, 1024, 2.0) is None                      # nothing known yet: run it
     p.done(series, 1024, {"status": "ok", "ms": 10_000.0, "times_ms": [10_000.0]})

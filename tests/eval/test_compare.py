@@ -3,7 +3,9 @@
 import pytest
 
 from lawcat.eval.compare import compare, find_results_files, label_records, load_runs, main, run_compare
-from lawcat.eval.results import ResultsError, RunInfo, write_results
+from lawcat.eval.errors import ResultsError
+from lawcat.eval.records import RunInfo
+from lawcat.eval.results import write_results
 from tests.eval.test_plots import check_png
 from tests.eval.test_results import make_records
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lawcat.eval.plots import plot_accuracy_vs_length, plot_depth_heatmap, plot_heatmap, plot_length_heatmap
-from lawcat.eval.results import Cell, DepthTable
+from lawcat.eval.accuracy import Cell, DepthTable
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -9,7 +9,9 @@ from lawcat.eval.report import (
     markers_from_settings,
     write_report,
 )
-from lawcat.eval.results import Cell, ResultRecord, RunInfo, accuracy_by_length_depth, write_results
+from lawcat.eval.accuracy import Cell, accuracy_by_length_depth
+from lawcat.eval.records import ResultRecord, RunInfo
+from lawcat.eval.results import write_results
 from tests.eval.test_plots import check_png
 from tests.eval.test_results import make_records
 

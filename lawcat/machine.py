@@ -1,6 +1,8 @@
-"""Where a benchmark ran: machine, accelerator, library versions and the git commit, for the results file.
+"""Where a result was measured: machine, accelerator, library versions and the git commit, for results files.
 
-Timings mean little without these, so every run records them (`run_bench` puts them under run.machine).
+Timings and accuracies mean little without these, so every bench and eval run records them (run.machine).
+Cheap to call: it imports neither torch nor transformers (their versions come from what is loaded, else from the
+installed metadata).
 """
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-
-import torch
 
 __all__ = ["machine_info"]
 
@@ -37,17 +37,20 @@ def _git() -> dict:
 
 
 def machine_info(device=None) -> dict:
-    """Machine, accelerator and library versions, for the results file."""
-    import transformers
-
+    """Machine, accelerator and library versions, for a results file. `device` (a CUDA device) adds the GPU's
+    name, memory and compute capability; without it the CPU is the device."""
+    torch = sys.modules.get("torch")
+    transformers = sys.modules.get("transformers")
     info = {
         "platform": platform.platform(), "python": sys.version.split()[0], "cpu_count": os.cpu_count(),
-        "torch": torch.__version__, "transformers": transformers.__version__,
+        "torch": torch.__version__ if torch else _version("torch"),
+        "transformers": transformers.__version__ if transformers else _version("transformers"),
         "fla_core": _version("fla-core"), "triton": _version("triton"), "lawcat": _version("lawcat"),
-        "torch_num_threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available(),
         "git": _git(),
     }
-    dev = torch.device(device) if device is not None else None
+    if torch is not None:
+        info.update({"torch_num_threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available()})
+    dev = torch.device(device) if torch is not None and device is not None else None
     if dev is not None and dev.type == "cuda":
         props = torch.cuda.get_device_properties(dev)
         info.update({"device": torch.cuda.get_device_name(dev), "device_total_bytes": props.total_memory,

@@ -1,0 +1,63 @@
+"""What a bench run measures and how (BenchSettings), and the names the results file is written with. Every
+other bench module reads these; this one imports none of them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import BenchError
+
+__all__ = ["BenchSettings", "FORMAT", "FORMAT_VERSION", "KINDS", "OP_METHODS"]
+
+FORMAT, FORMAT_VERSION = "lawcat-bench", 1
+KINDS = ("prefill", "decode", "op", "matmul")
+# The attention-operator methods lawcat.bench.attention_op can time.
+OP_METHODS = ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "gla", "gla-triton")
+
+
+def _default_lengths():
+    return [1 << k for k in range(10, 18)]  # 1K .. 128K
+
+
+@dataclass
+class BenchSettings:
+    what: tuple = ("prefill", "decode", "op")
+    lengths: list = field(default_factory=_default_lengths)           # prefill prompt lengths
+    decode_contexts: list = field(default_factory=lambda: [1024, 4096, 16384, 65536, 131072])
+    decode_steps: int = 32
+    decode_warmup: int = 4
+    decode_graph: bool = False                                         # student decode steps as a CUDA graph
+    teacher_decode_graph: bool = False  # teacher decode with a static KV cache, steps as a CUDA graph
+    op_lengths: list | None = None                                     # default: `lengths`
+    op_methods: list | None = None                                     # default: by device
+    op_heads: int = 32
+    op_kv_heads: int = 8
+    op_head_dim: int = 64
+    batch: int = 1
+    chunk_size: int = 8192                                             # student prefill chunk
+    models: tuple = ("teacher", "student")
+    warmup: int = 1
+    repeats: int = 5
+    max_seconds: float = 20.0                                          # of timed runs per point
+    skip_warmup_after_s: float = 2.0
+    time_budget: float | None = None                                   # seconds for the whole run
+    continue_after_oom: bool = False
+    teacher_cache: bool = True                                         # teacher prefill builds its KV cache
+    matmul_n: int | None = None
+    global_warmup: bool = True                                         # compile/autotune before any point
+    seed: int = 0
+
+    def validate(self) -> None:
+        bad = [w for w in self.what if w not in KINDS]
+        if bad:
+            raise BenchError(f"unknown measurement(s) {bad}; choose from {', '.join(KINDS)}")
+        bad = [m for m in self.models if m not in ("teacher", "student")]
+        if bad:
+            raise BenchError(f"unknown model(s) {bad}; choose teacher and/or student")
+        bad = [m for m in (self.op_methods or []) if m not in OP_METHODS]
+        if bad:
+            raise BenchError(f"unknown op method(s) {bad}; choose from {', '.join(OP_METHODS)}")
+        for name in ("lengths", "decode_contexts"):
+            if any(int(x) < 1 for x in getattr(self, name)):
+                raise BenchError(f"{name} must be positive token counts")
+        if self.batch < 1 or self.repeats < 1 or self.chunk_size < 1:
+            raise BenchError("batch, repeats and chunk_size must be >= 1")
