@@ -9,6 +9,9 @@
     lawcat compare   runs/a runs/b --out reports/ab                       # tables + charts across result files
     lawcat demo      [--quick] [--lengths 256,1k --n 5] [--long-lengths 12k --long-n 5]  # the README's main job
     lawcat list-weights                                                   # shipped students, by name
+    lawcat viz       attention runs/pk --prompt "..." --layer 15 --head 5 --out attn.png  # teacher vs student
+    lawcat viz       needle-share runs/a runs/b --length 8k --out share.png  # the needle's share per layer
+    lawcat viz       gate passkey-smollm2 --length 8k --out gate.png       # gate half-lives per layer and head
 
 Errors a user can cause (bad paths, wrong teacher, corrupt files, unknown presets) print one line and exit 2.
 Building the parser imports neither torch nor transformers (`lawcat --help` answers at once): each command
@@ -213,6 +216,23 @@ def cmd_list_weights(args) -> int:
     return 0
 
 
+def cmd_viz(args) -> int:
+    from .analysis.figures import attention_figure, gate_figure, needle_share_figure
+    from .data import parse_length
+
+    if args.mode == "attention":
+        prompt = open(args.prompt_file).read() if args.prompt_file else args.prompt
+        print(attention_figure(args.model, prompt, args.layer, args.head, args.out, teacher=args.teacher))
+    elif args.mode == "needle-share":
+        names = args.names.split(",") if args.names else None
+        print(needle_share_figure(args.models, args.out, names=names, length=parse_length(args.length),
+                                  depth=args.depth, seed=args.seed))
+    else:
+        print(gate_figure(args.model, args.out, length=parse_length(args.length), depth=args.depth, seed=args.seed,
+                          chunk=args.chunk))
+    return 0
+
+
 def _length_key(item) -> float:
     try:
         return float(item[0])
@@ -333,7 +353,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("list-weights", help="the students shipped in this install, with their recorded scores")
     s.set_defaults(func=cmd_list_weights)
+
+    _add_viz_parser(sub)
     return p
+
+
+def _add_viz_parser(sub) -> None:
+    s = sub.add_parser("viz", help="a student's insides as PNGs: attention maps vs the teacher's, the needle's share "
+                                   "of the readout, the gates' half-lives")
+    modes = s.add_subparsers(dest="mode", required=True)
+    student = "a lawcat run dir or a shipped student's name"
+    m = modes.add_parser("attention", help="teacher vs student attention weights at one layer and head for a prompt "
+                                           "(the student's implied by its LAWCAT output; exact, CPU)")
+    m.add_argument("model", help=student)
+    g = m.add_mutually_exclusive_group(required=True)
+    g.add_argument("--prompt")
+    g.add_argument("--prompt-file")
+    m.add_argument("--layer", type=int, required=True, help="0-based")
+    m.add_argument("--head", type=int, required=True, help="0-based query head")
+    m.add_argument("--teacher", default=None, help="where the student's teacher is (HF directory, .gguf file, "
+                                                   "'default'), instead of where the checkpoint records it")
+    m.add_argument("--out", required=True, help="the PNG to write")
+    m = modes.add_parser("needle-share", help="each layer's best head's share of its readout from a passkey needle, "
+                                              "at the answer position (one or more students)")
+    m.add_argument("models", nargs="+", help=f"one or more students: {student}")
+    m.add_argument("--names", default=None, help="comma list of labels (default: the folder names)")
+    _passkey_prompt_args(m)
+    m = modes.add_parser("gate", help="gate half-lives per key dimension, layer and head, and what survives of the "
+                                      "needle, on a passkey prompt")
+    m.add_argument("model", help=student)
+    m.add_argument("--chunk", type=int, default=2048, help="prefill chunk (tokens)")
+    _passkey_prompt_args(m)
+    for m in modes.choices.values():
+        m.set_defaults(func=cmd_viz)
+
+
+def _passkey_prompt_args(m) -> None:
+    m.add_argument("--length", default="8k", help="passkey prompt length in tokens (8k = 8192)")
+    m.add_argument("--depth", type=float, default=10.0, help="needle depth in percent (10: far from the question)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", required=True, help="the PNG to write (its numbers go beside it as .json)")
 
 
 def main(argv=None) -> int:
@@ -353,7 +412,7 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
-    from .eval.results import ResultsError
+    from .eval.errors import ResultsError
     from .models.errors import LawcatError
 
     known: tuple = (LawcatError, ResultsError, FileNotFoundError)

@@ -195,3 +195,102 @@ def test_teacher_flag_overrides_where_a_students_teacher_is(teacher_dir, tmp_pat
         cli.main(["generate", str(moved), "--prompt", "w5", "--teacher", str(moved)])
     args = cli.build_parser().parse_args(["eval", str(out), "--task", "passkey", "--out", "o", "--teacher", "t"])
     assert args.teacher == "t"
+
+
+# ---- lawcat viz ------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def viz_student(tmp_path_factory):
+    """A tiny passkey-capable student (2 layers, 2 heads) saved as a run directory, and its teacher's directory."""
+    from tests.weights.fake import passkey_teacher_dir, ship_student
+
+    root = tmp_path_factory.mktemp("viz")
+    return ship_student(root, "student", passkey_teacher_dir(root / "teacher")), root / "teacher"
+
+
+def _last_err(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]  # after any progress bar
+
+
+def test_viz_attention_writes_a_png_and_one_line(viz_student, tmp_path, capsys):
+    run, _ = viz_student
+    out = tmp_path / "attn.png"
+    assert cli.main(["viz", "attention", str(run), "--prompt", "The pass key is 42. Remember it.", "--layer", "1",
+                     "--head", "0", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG") and out.stat().st_size > 1000
+    [line] = capsys.readouterr().out.strip().splitlines()
+    assert "layer 1 head 0" in line and str(out) in line
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("The grass is green. The pass key is 7.")
+    assert cli.main(["viz", "attention", str(run), "--prompt-file", str(prompt), "--layer", "0", "--head", "1",
+                     "--out", str(tmp_path / "from-file.png")]) == 0
+    assert (tmp_path / "from-file.png").stat().st_size > 1000
+
+
+def test_viz_needle_share_and_gate(viz_student, tmp_path, capsys):
+    run, _ = viz_student
+    assert cli.main(["viz", "needle-share", str(run), str(run), "--names", "a,b", "--length", "300",
+                     "--out", str(tmp_path / "share.png")]) == 0
+    assert cli.main(["viz", "gate", str(run), "--length", "300", "--chunk", "100",
+                     "--out", str(tmp_path / "gate.png")]) == 0
+    share, gate = capsys.readouterr().out.strip().splitlines()
+    assert share.startswith("needle share") and "a " in share and "b " in share
+    assert "median half-life" in gate
+    for name in ("share", "gate"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000 and (tmp_path / f"{name}.json").is_file()
+
+
+def test_viz_bad_input_is_one_line_and_exit_2(viz_student, tmp_path, capsys):
+    run, teacher = viz_student
+    attention = ["viz", "attention", "--prompt", "w", "--out", str(tmp_path / "x.png")]
+    cases = [
+        ([*attention, str(tmp_path / "nope"), "--layer", "0", "--head", "0"], "is not a file or directory"),
+        ([*attention, str(run), "--layer", "2", "--head", "0"], "--layer 2 is out of range: the student has 2 layers"),
+        ([*attention, str(run), "--layer", "0", "--head", "9"], "--head 9 is out of range: the student has 2 heads"),
+        ([*attention, str(teacher), "--layer", "0", "--head", "0"], "is a teacher, not a lawcat student"),
+        (["viz", "gate", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")], "is not a file or directory"),
+        (["viz", "needle-share", str(run), "--names", "a,b", "--out", str(tmp_path / "x.png")], "--names gives 2"),
+        (["viz", "attention", str(run), "--prompt-file", str(tmp_path / "none.txt"), "--layer", "0", "--head", "0",
+          "--out", str(tmp_path / "x.png")], "No such file"),
+    ]
+    for argv, message in cases:
+        assert cli.main(argv) == 2, argv
+        err = _last_err(capsys)
+        assert err.startswith("error:") and message in err, (argv, err)
+    assert not (tmp_path / "x.png").exists()
+    with pytest.raises(SystemExit) as e:                     # a mode is required
+        cli.main(["viz"])
+    assert e.value.code == 2
+
+
+def test_viz_attention_teacher_flag_finds_a_moved_teacher(tmp_path, capsys, monkeypatch):
+    from tests.weights.fake import passkey_teacher_dir, ship_student
+
+    monkeypatch.delenv("LAWCAT_TEACHER_ROOT", raising=False)
+    run = ship_student(tmp_path, "student", passkey_teacher_dir(tmp_path / "teacher"))
+    moved = tmp_path / "moved"
+    shutil.move(tmp_path / "teacher", moved)
+    argv = ["viz", "attention", str(run), "--prompt", "The pass key is 1.", "--layer", "0", "--head", "0",
+            "--out", str(tmp_path / "a.png")]
+    assert cli.main(argv) == 2
+    err = _last_err(capsys)
+    assert err.startswith("error:") and "could not be loaded" in err and "--teacher" in err
+    assert cli.main([*argv, "--teacher", str(moved)]) == 0
+
+
+def test_viz_help_imports_no_torch():
+    code = textwrap.dedent("""
+        import sys
+        from lawcat import cli
+        for mode in ([], ["attention"], ["needle-share"], ["gate"]):
+            try:
+                cli.main(["viz", *mode, "--help"])
+            except SystemExit as e:
+                assert e.code == 0, (mode, e.code)
+        print("imported:" + ",".join(m for m in %r if m in sys.modules))
+    """ % (HEAVY + ("matplotlib",),))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "imported:"
+    for mode in ("attention", "needle-share", "gate"):
+        assert f"usage: lawcat viz {mode}" in r.stdout
