@@ -45,7 +45,8 @@ from collections.abc import Sequence
 from ._tokens import count_tokens, fit_largest, n_special, prefix_token_counter
 from .errors import DataError
 from .haystack import Corpus, as_corpus, package_file, split_sentences
-from .passkey import GARBAGE, check_common, resolve_depth
+from .passkey import check_common, resolve_depth
+from .passkey_styles import GARBAGE
 from .sample import TaskSample
 
 # RULER constants.py TASKS['niah'], verbatim (plural form, before singularisation).

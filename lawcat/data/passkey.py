@@ -1,6 +1,7 @@
 """Passkey retrieval (Mohtashami & Jaggi 2023), token-budgeted.
 
-The strings are the original ones (epfml/landmark-attention ``run_test.py``, identical in LongLoRA):
+The strings are the original ones (epfml/landmark-attention ``run_test.py``, identical in LongLoRA; they are
+defined with the other prompt parts in :mod:`lawcat.data.passkey_styles`):
 the prompt is ``"\\n".join([TASK, garbage_prefix, needle, garbage_suffix, QUESTION])`` where both
 garbage pieces are *character* prefixes of the same endless repetition of ``GARBAGE`` joined by
 single spaces (so they can end mid-word, as in the original).
@@ -30,17 +31,11 @@ import random
 from collections.abc import Sequence
 
 from ._tokens import check_tokenizer, count_many, count_tokens, fit_largest, n_special, prefix_token_counter
+from . import passkey_styles as ps
 from .errors import DataError
+from .passkey_styles import FINAL_QUESTION, GARBAGE, KEY_RANGE, NEEDLE, TASK_DESCRIPTION
 from .sample import TaskSample
 
-TASK_DESCRIPTION = (
-    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize "
-    "them. I will quiz you about the important information there."
-)
-GARBAGE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
-NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
-FINAL_QUESTION = "What is the pass key? The pass key is"
-KEY_RANGE = (1, 50000)
 
 def repeat_text(unit: str, n_chars: int) -> str:
     """The first ``n_chars`` characters of ``" ".join([unit] * infinity)``."""
@@ -238,8 +233,6 @@ def make_passkey_samples(
     wherever the published keys are used; ``key_digits`` is the longest key of the diverse style (its
     key lengths never include the held-out 7).  See :mod:`lawcat.data.passkey_styles`.
     """
-    from . import passkey_styles as ps
-
     check_common(tokenizer, length, n, seed)
     ps.check_variant(variant)
     ps.check_style(style)

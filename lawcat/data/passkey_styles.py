@@ -14,7 +14,8 @@ part except the published one has two disjoint pools: ``TRAIN_*`` (the ``style="
 data draws only from these) and ``HELDOUT_*`` (only the evaluation variants draw from these).  No
 sentence, needle, question or task line occurs in both pools, and neither pool holds the published
 strings.  Natural-text filler comes from ``books:train`` for training and from the evaluation-only
-``essays`` for evaluation.  Training keys have 1-6 digits; the held-out key range has 7.
+``essays`` for evaluation.  Training keys have 1 to ``key_digits`` digits (6 by default, 12 in
+``recipes/passkey-diverse.yaml``), never 7; the held-out key range has 7.
 
 Evaluation variants (:data:`PASSKEY_VARIANTS`), each changing one part of the published format:
 
@@ -36,7 +37,16 @@ import random
 from dataclasses import dataclass, field
 
 from .errors import DataError
-from .passkey import FINAL_QUESTION, GARBAGE, KEY_RANGE, NEEDLE, TASK_DESCRIPTION
+
+# The published format (epfml/landmark-attention run_test.py, identical in LongLoRA), byte for byte.
+TASK_DESCRIPTION = (
+    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize "
+    "them. I will quiz you about the important information there."
+)
+GARBAGE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
+NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
+FINAL_QUESTION = "What is the pass key? The pass key is"
+KEY_RANGE = (1, 50000)
 
 PASSKEY_VARIANTS = ("standard", "filler", "natural", "needle", "question", "keys", "heldout")
 PASSKEY_STYLES = ("standard", "diverse")
