@@ -38,11 +38,11 @@ __all__ = ["LawcatLM", "resolve_model", "spec_name"]
 # model spec -> (model, tokenizer)
 
 
-def _lawcat_attr(name: str):
-    """`lawcat.<name>`, imported only when a spec string needs it (lawcat.models is heavy)."""
-    import lawcat
+def _models_attr(name: str):
+    """`lawcat.models.<name>`, imported only when a spec string needs it (lawcat.models is heavy)."""
+    from lawcat import models
 
-    return getattr(lawcat, name)
+    return getattr(models, name)
 
 
 def resolve_model(spec, tokenizer=None):
@@ -75,7 +75,7 @@ def resolve_model(spec, tokenizer=None):
     # A name that is no path, no teacher and no shipped student raises UnknownModelError (a FileNotFoundError).
     run = resolve_model_spec(path)
     if run is not None:
-        cls = _lawcat_attr("LawcatForCausalLM")
+        cls = _models_attr("LawcatForCausalLM")
         model = cls.from_pretrained(str(run))
         if tokenizer is None:
             tokenizer = getattr(model, "tokenizer", None)  # load_student attaches the run's tokenizer
@@ -89,7 +89,7 @@ def resolve_model(spec, tokenizer=None):
     from lawcat.models.errors import UnsupportedTeacherError
 
     try:
-        model, tok = _lawcat_attr("load_teacher")(spec)
+        model, tok = _models_attr("load_teacher")(spec)
     except UnsupportedTeacherError:
         if not path.is_dir():
             raise
