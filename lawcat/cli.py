@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-seconds", type=float, default=None,
                    help="pause the run (checkpointed) at the first step past this many seconds; --resume goes on")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    s.add_argument("overrides", nargs="*", help="recipe overrides as dotted.key=value, e.g. stage1.lr=3e-3")
+    s.add_argument("overrides", nargs="*", help="recipe overrides as dotted.key=value, e.g. stage1.lr=3e-3 (every key: recipes/README.md)")
     s.set_defaults(func=cmd_distill)
 
     s = sub.add_parser("eval", help="passkey / S-NIAH / BABILong / LM-eval on a teacher or a student")

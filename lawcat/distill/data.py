@@ -1,14 +1,15 @@
 """Training and validation batches for a recipe, generated offline and deterministically.
 
 Task data comes from lawcat.data's generators with purpose="train" (training haystacks only: the evaluation
-essays are refused there); plain text from a packaged corpus or the user's files, packed into rows.
+essays are refused there); text (data.task=text) from a packaged corpus or the user's local files and `datasets`
+folders (lawcat.data.text: plain text, prompt/completion, chats in the teacher's chat template), packed into rows.
 """
 from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-from ..data import BatchIterator, encode_all, load_texts, make_samples, pack_rows, pad_token_id
+from ..data import IGNORE_INDEX, BatchIterator, encode_all, load_texts, make_samples, pack_rows, pad_token_id
 from .recipe import Recipe, RecipeError
 
 # Samples are generated in fixed blocks, each from its own seed, so the data does not depend on how many
@@ -29,7 +30,8 @@ def build_examples(recipe: Recipe, tokenizer, split: str):
     if n <= 0:
         return []
     if d.task == "text":
-        encoded = encode_all(tokenizer, load_texts(d.source), loss="all", add_eos=True)
+        # data.loss holds here too: prompt/completion lines and chats train on their completions / assistant turns
+        encoded = encode_all(tokenizer, load_texts(d.source), loss=d.loss, add_eos=True)
         rows = pack_rows(encoded, d.seq_len, drop_last=False)
         if len(rows) < 2:
             raise RecipeError(f"data.source {d.source!r} gives {len(rows)} row(s) of {d.seq_len} tokens; "
@@ -92,6 +94,12 @@ def general_text_rows(tokenizer, n_rows: int, seq_len: int) -> list:
         start = start + 200 if start + 200 < len(docs) else 0
         rows += pack_rows(encode_all(tokenizer, chunk, loss="all", add_eos=True), seq_len, drop_last=True)
     return rows[:n_rows]
+
+
+def stage2_examples(rows: list) -> list:
+    """The rows stage 2 can learn from: those with a labelled token. Packed chats with long user turns can give
+    rows without any assistant token, and a batch of only such rows would divide its loss by zero."""
+    return [r for r in rows if any(label != IGNORE_INDEX for label in r.labels[1:])]
 
 
 def make_batches(examples, tokenizer, batch_size: int, seed: int, bucket: bool = True) -> BatchIterator:

@@ -11,7 +11,8 @@ What a replay needs, and how this module provides it:
   own pad value (token, mask 0, label -100); one graph per padded shape, all sharing one memory pool;
 - fixed addresses: the batch and the token count are copied into the graph's own input tensors, and the
   gradients the replay writes are handed back to the parameters after each replay (the trainer sets them to
-  None before a step);
+  None before a step); a parameter that already holds a gradient (gradient accumulation: an earlier
+  micro-batch's) gets the sum instead, kept outside the graph's pool, which the next replay overwrites;
 - no host syncs inside: `graph_fn` must be sync-free (the stages' versions rely on right padding). lawcat's
   Triton kernel needs none: it is exact for every gate at a chunk size fixed by dtype and head dim, and picks
   its exact form per chunk on the device (lawcat.ops.triton_norm_gla).
@@ -73,12 +74,14 @@ class GraphedStep:
     def __call__(self, batch: dict, token_count, backward: bool = True) -> torch.Tensor:
         if not backward:
             return self.eager_fn(batch, token_count, self.autocast, False)
+        # Earlier micro-batches' gradients, copied out: a capture clears .grad and a replay overwrites its buffers.
+        earlier = [None if p.grad is None else p.grad.clone() for p in self.params]
         entry = self._entry(batch, token_count)
-        if entry is None:
+        if entry is None:  # nothing was captured, so .grad is as it was: autograd adds to it
             return self.eager(batch, token_count)
         self._replay(entry, batch, token_count)
-        for p, g in zip(self.params, entry.grads):
-            p.grad = g
+        for p, g, before in zip(self.params, entry.grads, earlier):
+            p.grad = g if before is None else before + g
         return entry.loss.clone()
 
     def release(self) -> None:

@@ -31,7 +31,9 @@ def lora_parameters(student):
 def merge_lora(student) -> list[str]:
     """Fold every adapter into its base weight and unwrap it. Returns the teacher tensors now changed.
 
-    The student shares the teacher's weight tensors, so merging changes the teacher object too.
+    The student shares the teacher's weight tensors, so merging changes the teacher object too. A merged weight
+    is float32 even where the teacher is bf16 (teacher_dtype): a LoRA update is often smaller than bf16's spacing
+    at the weight it is added to, and rounding the sum would drop it.
     """
     from peft.tuners.lora import LoraLayer
 
@@ -39,7 +41,9 @@ def merge_lora(student) -> list[str]:
     for parent_name, parent in list(student.named_modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, LoraLayer):
+                base = child.get_base_layer()
                 with torch.no_grad():
+                    base.weight.data = base.weight.data.float()
                     child.merge()
                 setattr(parent, child_name, child.get_base_layer())
                 prefix = f"{parent_name}.{child_name}" if parent_name else child_name
@@ -51,7 +55,8 @@ def merge_lora(student) -> list[str]:
 
 def merge_lora_state(state: dict, alpha: float, r: int, config) -> dict:
     """Merge LoRA inside a full state dict (for sharded models, where the modules hold only shards):
-    W <- W + (alpha / r) B A, adapters dropped, `.base_layer` names restored. Records the changed tensors."""
+    W <- W + (alpha / r) B A in float32 (see merge_lora), adapters dropped, `.base_layer` names restored. Records
+    the changed tensors."""
     scale = alpha / r
     out, changed = {}, []
     for name, t in state.items():
@@ -60,7 +65,7 @@ def merge_lora_state(state: dict, alpha: float, r: int, config) -> dict:
         if ".base_layer." in name and name.endswith(".weight"):
             prefix = name[: -len(".base_layer.weight")]
             a, b = state[f"{prefix}.lora_A.default.weight"], state[f"{prefix}.lora_B.default.weight"]
-            t = (t.float() + scale * (b.float() @ a.float())).to(t.dtype)
+            t = t.float() + scale * (b.float() @ a.float())
             changed.append(f"{prefix}.weight")
         out[canonical_name(name)] = t
     config.modified_teacher_params = sorted(set(config.modified_teacher_params) | set(changed))

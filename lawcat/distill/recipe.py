@@ -7,7 +7,12 @@
     stage2: {epochs: 4, lr: 1.0e-4, schedule: cosine, batch_size: 8}
 
 Overrides are `dotted.key=value` strings, values parsed as YAML (`stage1.lr=3e-3`, `model.gate_rank=16`,
-`stage2.epochs=0` to skip a stage). Unknown keys are an error, never silently ignored.
+`stage2.epochs=0` to skip a stage). Unknown keys are an error, never silently ignored. Every key, with what it does,
+is listed in recipes/README.md (a test keeps that list complete).
+
+For larger teachers and one's own data: `data.task=text data.source=PATH` (text files, chat JSONL, a local
+`datasets` folder: lawcat.data.text), `stage1.grad_accum=4` (micro-batches per optimizer step), `teacher_dtype`
+(auto: bf16 on CUDA) and `stage2.activation_checkpointing=true`.
 """
 from __future__ import annotations
 
@@ -32,8 +37,11 @@ class DataSpec:
     n_val: int = 1000
     seed: int = 0
     haystack: str | None = None      # training corpus name for NIAH/BABILong backgrounds (never the eval essays)
-    source: str | None = None        # for task=text: a file, a folder, or a packaged corpus name ("books")
-    loss: str = "completion"         # where stage 2's cross-entropy is taken: completion | all
+    source: str | None = None        # for task=text: a local file or folder (.txt, .jsonl with text, prompt/completion
+                                     # or chat messages, a `datasets` folder, parquet/arrow/json) or a packaged corpus
+                                     # name ("books"); never a hub name (lawcat.data.text)
+    loss: str = "completion"         # where stage 2's cross-entropy is taken: completion (the answer, the completion,
+                                     # the assistant turns of a chat; plain text: all of it) | all
     seq_len: int = 1024              # for task=text: packed row length
     bucket: bool = True
     style: str = "standard"          # passkey training prompts: standard (the published format) | diverse
@@ -57,7 +65,9 @@ class StageSpec:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
     weight_decay: float = 0.0
-    batch_size: int = 8              # global batch (split across data-parallel ranks)
+    batch_size: int = 8              # global batch (split across data-parallel ranks): rows per optimizer step
+    grad_accum: int = 1              # micro-batches each rank's share is split into, their gradients summed before
+                                     # the step: the same step in less activation memory (batch_size must divide)
     grad_clip: float | None = 1.0
     eval_every: int = 0              # steps between validations (and plateau checks); 0 = once per epoch
     save_every: int = 200            # steps between resumable checkpoints
@@ -88,6 +98,10 @@ class Stage2Spec(StageSpec):
     train_lawcat_params: bool = False
     merge_lora: bool = True            # export with LoRA merged into the projections, or kept separate
     cuda_graph: bool = False           # the step captured in CUDA graphs and replayed (lawcat.distill.stage2)
+    # Each decoder layer through torch.utils.checkpoint: its activations are recomputed in the backward pass instead
+    # of kept, for teachers whose stage-2 step does not fit (about a third more compute). Stage 1 has no such
+    # switch: it back-propagates each layer group on its own, so recomputing would rebuild the same peak.
+    activation_checkpointing: bool = False
 
 
 @dataclass
@@ -100,6 +114,8 @@ class Recipe:
     stage2: Stage2Spec = field(default_factory=Stage2Spec)
     seed: int = 0
     precision: str = "auto"          # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    teacher_dtype: str = "float32"   # the frozen teacher's weights: float32 | bfloat16 | auto (bfloat16 where the run
+                                     # computes in bf16 on CUDA, else float32); LAWCAT's and LoRA's stay float32
     parallel: str = "ddp"            # under torchrun: ddp (replicated, gradients summed) | fsdp (sharded, FSDP2)
 
     def to_dict(self) -> dict:
@@ -125,11 +141,21 @@ def _coerce(value, default, key: str):
     return value
 
 
+# Keys people reach for that live elsewhere or do not exist for a reason: the unknown-key error says which.
+_HINTS = {
+    "stage1.activation_checkpointing": "stage 1 back-propagates each layer group on its own, so checkpointing would "
+                                       "rebuild the same peak; lower stage1.layer_group (1 = one layer at a time) "
+                                       "to save memory",
+    "model.teacher_dtype": "teacher_dtype is a top-level key (model: holds LawcatConfig fields)",
+}
+
+
 def _build(cls, data: dict, where: str):
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise RecipeError(f"unknown recipe key(s) {', '.join(where + k for k in unknown)}; "
+        hints = "".join(f" ({_HINTS[where + k]})" for k in unknown if where + k in _HINTS)
+        raise RecipeError(f"unknown recipe key(s) {', '.join(where + k for k in unknown)}{hints}; "
                           f"valid keys here: {', '.join(sorted(known))}")
     instance = cls()
     values = {k: _coerce(v, getattr(instance, k), where + k) for k, v in data.items()}
@@ -140,6 +166,8 @@ def recipe_from_dict(raw: dict) -> Recipe:
     if not isinstance(raw, dict):
         raise RecipeError("a recipe must be a YAML mapping (key: value lines)")
     raw = copy.deepcopy(raw)
+    if isinstance(raw.get("model"), dict) and "teacher_dtype" in raw["model"]:
+        raise RecipeError(f"unknown recipe key model.teacher_dtype ({_HINTS['model.teacher_dtype']})")
     parts = {}
     for name, cls in _SECTIONS.items():
         section = raw.pop(name, None) or {}
@@ -181,6 +209,18 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+TEACHER_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def _check_grad_accum(name: str, st: StageSpec) -> None:
+    if isinstance(st.grad_accum, bool) or not isinstance(st.grad_accum, int) or st.grad_accum < 1:
+        raise RecipeError(f"{name}.grad_accum must be an integer >= 1 (micro-batches per optimizer step), "
+                          f"not {st.grad_accum!r}")
+    if isinstance(st.batch_size, int) and st.batch_size % st.grad_accum:
+        raise RecipeError(f"{name}.grad_accum={st.grad_accum} must divide {name}.batch_size={st.batch_size} "
+                          "(the batch is split into that many micro-batches)")
+
+
 def validate(recipe: Recipe) -> None:
     from ..models.config import PRESETS
 
@@ -198,13 +238,23 @@ def validate(recipe: Recipe) -> None:
             raise RecipeError(f"{name}.eval_every must be >= 0 (0 = once per epoch)")
         if st.plateau_patience < 0 or not 0 < st.plateau_factor < 1 or st.plateau_min_lr < 0:
             raise RecipeError(f"{name}: plateau_patience must be >= 0, plateau_factor in (0, 1), plateau_min_lr >= 0")
+        _check_grad_accum(name, st)
     if recipe.stage1.layer_group < 0:
         raise RecipeError("stage1.layer_group must be >= 0 (0 = all layers in one pass)")
     if recipe.stage1.cuda_graph and (recipe.stage1.layer_group != 0 or recipe.stage1.compile):
         raise RecipeError("stage1.cuda_graph captures the fused step of all layers: it needs stage1.layer_group=0 "
                           "and stage1.compile=false")
+    if recipe.stage2.activation_checkpointing and recipe.stage2.cuda_graph:
+        raise RecipeError("stage2.activation_checkpointing and stage2.cuda_graph do not go together: checkpointing "
+                          "saves the memory of a large teacher's step, the graph the launches of a small one's "
+                          "(and its recompute is not captured); choose one")
     if recipe.precision not in ("auto", "fp32", "bf16"):
         raise RecipeError(f"precision must be auto, fp32 or bf16, not {recipe.precision!r}")
+    if recipe.teacher_dtype not in TEACHER_DTYPES:
+        raise RecipeError(f"teacher_dtype must be {', '.join(TEACHER_DTYPES)}, not {recipe.teacher_dtype!r}")
+    if recipe.teacher_dtype == "bfloat16" and recipe.precision == "fp32":
+        raise RecipeError("teacher_dtype=bfloat16 needs bf16 compute (precision=auto on CUDA, or bf16): under "
+                          "precision=fp32 the float32 LAWCAT layers would meet bfloat16 activations")
     if recipe.parallel not in ("ddp", "fsdp"):
         raise RecipeError(f"parallel must be ddp or fsdp, not {recipe.parallel!r}")
     if recipe.data.loss not in ("completion", "all"):

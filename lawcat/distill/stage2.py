@@ -6,12 +6,17 @@ the GPU. The graphed step (`stage2.cuda_graph=true`) cannot read back, so it com
 position instead (for the default teacher ~1.6 TFLOP more per batch of 8 x 1.2K, a few ms on an H200, against
 the ~1,000 launches a replay saves) and runs the right-padded batch unmasked: exact for every real token, since
 nothing in the model looks ahead and the loss ignores the pads.
+
+`stage2.activation_checkpointing` runs each decoder layer through torch.utils.checkpoint (checkpointed_layers):
+stage 2 back-propagates through the whole stack, so without it every layer's activations are alive at once.
 """
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from .graph_step import GraphedStep
 
@@ -44,6 +49,25 @@ def _label_loss(logits, labels, token_count, backward):
     if backward:
         loss.backward()
     return loss
+
+
+@contextlib.contextmanager
+def checkpointed_layers(student, on: bool = True):
+    """Inside the block, each decoder layer keeps only its inputs in the forward pass and recomputes the rest in
+    the backward pass (about one more forward of compute). Non-reentrant: the layers' inputs need no grad, and
+    under FSDP the layer's own hooks stay outside the checkpoint, so its parameters are gathered before the
+    recompute. The layers' forward is wrapped per instance, so parameter names and state dicts are untouched."""
+    if not on:
+        yield
+        return
+    layers = list(student.model.layers)
+    for layer in layers:
+        layer.forward = partial(checkpoint, layer.forward, use_reentrant=False)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward  # back to the class's forward
 
 
 class GraphedStage2(GraphedStep):

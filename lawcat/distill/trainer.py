@@ -5,6 +5,12 @@ data position and every RNG, written to a temporary folder and swapped in, so a 
 moment resumes from the last checkpoint and ends with the same weights as an uninterrupted run (bit-exact on
 CPU). A NaN/inf loss stops the run before the optimizer step, leaving the last good checkpoint in place.
 
+A step is one optimizer step over one global batch; with `grad_accum` each rank's share of it goes through the
+loss in that many micro-batches whose gradients add up before the step. Every micro-batch's loss is divided by the
+whole batch's token count, so the sum is the batch's own loss and gradient: accumulation changes memory and time,
+not the training (up to float summation order), and the data position, the schedule and the checkpoints still
+count optimizer steps.
+
 With `keep_best`, the weights of the best validation so far are kept beside the training weights (in memory and in
 every checkpoint) and put back into the model when the stage ends, also when it ends at its time cap: a later
 --resume continues from the checkpoint's latest weights, not the restored ones.
@@ -202,8 +208,27 @@ class Trainer:
         return self.step >= self.total
 
     # ---- the loop --------------------------------------------------------------------------------------------
-    def _to_device(self, batch: dict) -> dict:
-        return {k: v.to(self.ctx.device, non_blocking=True) for k, v in shard(batch, self.ctx).items()}
+    def _micro_batches(self, local: dict, backward: bool) -> list[dict]:
+        """This rank's rows in `spec.grad_accum` consecutive slices, on the device. Validation's last batch may
+        be short (it keeps every row): it goes in as many slices as it has rows, at most grad_accum."""
+        rows = local["input_ids"].shape[0]
+        n = self.spec.grad_accum
+        if backward and rows < n:
+            raise LawcatError(f"{self.name}: {rows} row(s) per process cannot be split into grad_accum={n} "
+                              f"micro-batches; raise batch_size (now {self.spec.batch_size} over {self.ctx.world} "
+                              "process(es)) or lower grad_accum")
+        n = max(1, min(n, rows))
+        parts = zip(*(v.tensor_split(n) for v in local.values())) if n > 1 else [local.values()]
+        return [{k: v.to(self.ctx.device, non_blocking=True) for k, v in zip(local, part)} for part in parts]
+
+    def _loss(self, local: dict, count: float, backward: bool) -> torch.Tensor:
+        """The loss of this rank's rows (their gradients accumulated when `backward`), micro-batch by micro-batch,
+        each normalised by the whole batch's `count`."""
+        total = torch.zeros((), device=self.ctx.device)
+        for part in self._micro_batches(local, backward):
+            # (a replayed graph hands back its own loss tensor, overwritten by the next replay: add, never alias)
+            total = total + self.loss_fn(part, count, backward).detach()
+        return total
 
     def _lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
@@ -213,10 +238,10 @@ class Trainer:
             return None
         total = torch.zeros((), device=self.ctx.device)
         for batch in self.val_batches:
-            local = self._to_device(batch)
+            local = shard(batch, self.ctx)
             count = all_reduce_sum(torch.tensor(float(self.count_fn(local)), device=self.ctx.device), self.ctx)
             with torch.no_grad():
-                total += self.loss_fn(local, count.item(), False)
+                total += self._loss(local, count.item(), False)
         return (all_reduce_sum(total, self.ctx) / len(self.val_batches)).item()
 
     def _time_check(self, t_start: float) -> str | None:
@@ -259,11 +284,10 @@ class Trainer:
             if self.ctx.world > 1:
                 counts = all_reduce_sum(torch.tensor(counts, device=self.ctx.device), self.ctx).tolist()
             count, real = counts
-            local = {k: v.to(self.ctx.device, non_blocking=True) for k, v in cpu_batch.items()}
             self.optimizer.zero_grad(set_to_none=True)
             # Sharded: FSDP averages gradients over ranks, so each rank's share is scaled up by the world size.
             scale = self.ctx.world if self.sharded_model is not None else 1
-            loss = all_reduce_sum(self.loss_fn(local, count / scale, True).detach().clone(), self.ctx).item() / scale
+            loss = all_reduce_sum(self._loss(cpu_batch, count / scale, True), self.ctx).item() / scale
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
                     f"{self.name}: the loss became {loss} at step {self.step + 1}; the last good checkpoint is in "

@@ -53,3 +53,43 @@ def test_stage2_trains_lora_only_unless_asked(text_setup, tmp_path, also_lawcat)
     lora = {n for n in trained if ".lora_" in n}
     assert lora
     assert (trained == lora) != also_lawcat
+
+
+CHATML = ("{% for m in messages %}<s> {{ m['role'] }} {{ m['content'] }} </s> {% endfor %}"
+          "{% if add_generation_prompt %}<s> assistant {% endif %}")
+
+
+def test_chat_data_trains_stage2_on_the_assistant_only(text_setup, tmp_path):
+    """data.task=text on chat JSONL, rendered by the teacher tokenizer's template: stage 2's labels are the
+    assistant's words and its end of turn, never the user's; rows without any are left to stage 1; and the run
+    goes through with both stages accumulating and stage 2 checkpointing its layers."""
+    import json
+    import random
+
+    from transformers import AutoTokenizer
+
+    teacher, _ = text_setup
+    tok = AutoTokenizer.from_pretrained(teacher)
+    tok.chat_template = CHATML
+    tok.save_pretrained(teacher)
+    r = random.Random(1)
+    lines = []
+    for _ in range(40):  # user words w10..w39, assistant words w50..w89
+        user = [{"role": "user", "content": " ".join(f"w{r.randint(10, 39)}" for _ in range(r.randint(2, 30)))}]
+        answer = [{"role": "assistant", "content": " ".join(f"w{r.randint(50, 89)}" for _ in range(3))}]
+        lines.append(json.dumps({"messages": user + answer + user + answer}))
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text("\n".join(lines) + "\n")
+    recipe = recipe_from_dict(apply_overrides({"name": "chat"}, tiny_overrides(chats) + [
+        "stage1.grad_accum=2", "stage2.grad_accum=2", "stage2.activation_checkpointing=true"]))
+    rows = distill_data.build_examples(recipe, tok, "train")
+    labelled = {t for row in rows for t, lab in zip(tok.convert_ids_to_tokens(row.input_ids), row.labels)
+                if lab != -100}
+    assert "</s>" in labelled and {f"w{i}" for i in range(50, 90)} & labelled
+    assert labelled <= {f"w{i}" for i in range(50, 90)} | {"</s>"}
+    stage2 = distill_data.stage2_examples(rows)
+    assert 0 < len(stage2) < len(rows)       # the long user turns leave some 24-token rows without an answer
+    assert all(any(lab != -100 for lab in row.labels[1:]) for row in stage2)
+    summary = distill(recipe, str(teacher), tmp_path / "run", device="cpu")
+    assert summary["stage1"]["steps"] > 0 and summary["stage2"]["steps"] > 0
+    assert summary["stage2"]["best_val"] is not None

@@ -80,3 +80,39 @@ def test_new_switches_round_trip_through_yaml():
 def test_bad_new_switches(raw, msg):
     with pytest.raises(RecipeError, match=msg):
         recipe_from_dict(raw)
+
+
+def test_memory_switches_as_overrides():
+    r = load_recipe(RECIPES[0].parent / "passkey.yaml", ["stage1.grad_accum=4", "stage2.grad_accum=2",
+                                                       "stage2.activation_checkpointing=true",
+                                                       "teacher_dtype=bfloat16"])
+    assert (r.stage1.grad_accum, r.stage2.grad_accum, r.stage2.activation_checkpointing, r.teacher_dtype) == \
+        (4, 2, True, "bfloat16")
+    assert recipe_from_dict(__import__("yaml").safe_load(r.to_yaml())) == r
+    plain = load_recipe(RECIPES[0].parent / "passkey.yaml")
+    assert (plain.stage1.grad_accum, plain.stage2.activation_checkpointing, plain.teacher_dtype) == (1, False, "float32")
+
+
+@pytest.mark.parametrize("raw,msg", [
+    ({"stage1": {"grad_accum": 0}}, r"stage1.grad_accum must be an integer >= 1"),
+    ({"stage2": {"grad_accum": 1.5}}, r"stage2.grad_accum must be an integer >= 1"),
+    ({"stage1": {"grad_accum": 3}}, r"stage1.grad_accum=3 must divide stage1.batch_size=8"),
+    ({"stage1": {"activation_checkpointing": True}}, r"stage1.activation_checkpointing \(stage 1 back-propagates"),
+    ({"stage2": {"activation_checkpointing": True, "cuda_graph": True}}, "do not go together"),
+])
+def test_bad_memory_switches(raw, msg):
+    with pytest.raises(RecipeError, match=msg):
+        recipe_from_dict(raw)
+
+
+def test_recipes_readme_names_every_key():
+    """recipes/README.md is the recipe reference: each field of each section appears there as `key`."""
+    from dataclasses import fields
+
+    from lawcat.distill.recipe import DataSpec, Recipe, Stage1Spec, Stage2Spec
+
+    doc = (RECIPES[0].parent / "README.md").read_text()
+    missing = [f"{where}{f.name}" for where, cls in (("", Recipe), ("data.", DataSpec), ("stage1.", Stage1Spec),
+                                                      ("stage2.", Stage2Spec))
+               for f in fields(cls) if f"`{f.name}`" not in doc]
+    assert not missing, f"recipes/README.md does not name {missing}"

@@ -139,3 +139,16 @@ def test_max_seconds_pauses_the_run_and_resume_ends_on_the_same_weights(referenc
     assert set(got) == set(ref)
     for name in ref:
         assert torch.equal(got[name], ref[name]), name
+
+
+def test_fsdp_with_gradient_accumulation_equals_single_process(reference_run, tmp_path):
+    """2 sharded processes, each splitting its rows into 2 micro-batches per step in both stages (FSDP
+    reduce-scatters after each one and adds them up): the weights of one process without accumulation."""
+    teacher, text, ref = reference_run
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29521", "-m"]
+    run(distill_cmd(teacher, tmp_path / "acc", text, "parallel=fsdp", "stage1.grad_accum=2", "stage2.grad_accum=2",
+                    launcher=torchrun))
+    got = load_file(tmp_path / "acc" / "model.safetensors")
+    assert set(got) == set(ref)
+    for name in ref:
+        torch.testing.assert_close(got[name], ref[name], rtol=1e-4, atol=1e-5, msg=name)
