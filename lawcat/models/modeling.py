@@ -7,21 +7,20 @@ the recurrent cache, and it must never build the O(T^2) masks a softmax model ne
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.generation.configuration_utils import GenerationMode
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..layers.attention import LawcatAttention
-from .cache import LawcatCache
+from .cache import CACHE_FIELD, LawcatCache
 from .config import LawcatConfig
-
-# transformers 5.24 renamed generation's cache argument and output field from `past_key_values` to `cache`
-# (the old name is deprecated); lawcat accepts both and hands generate() the one its transformers uses.
-CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+from .graph_decode import GraphedSteps, is_decode_step
 
 
 class LawcatDecoderLayer(nn.Module):
@@ -77,7 +76,7 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
     base_model_prefix = "model"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
-    _is_stateful = True  # the cache cannot be rolled back (assisted decoding refuses stateful models)
+    _is_stateful = True  # the cache cannot be rolled back (generate() refuses what needs it: _UNSUPPORTED_MODES)
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
     _no_split_modules = ["LawcatDecoderLayer"]
 
@@ -131,20 +130,22 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
             if attention_mask.dim() != 2:
                 raise ValueError("LawcatForCausalLM takes a 2-D attention_mask [batch, tokens] (1 = token, 0 = pad)")
             am = attention_mask[:, -T:]
-            mask = None if bool(am.all()) else am
+            # An all-ones mask is dropped eagerly (fewer ops); a compiled step keeps it, since asking would break
+            # its graph, and multiplying by ones changes no bit.
+            mask = am if torch.compiler.is_compiling() or not bool(am.all()) else None
         position_embeddings = self._rope(x, mask, cache, position_ids) if self.config.use_rope else None
 
         for i, layer in enumerate(self.model.layers):
-            state = cache.layers[i] if cache is not None else None
+            state = cache.layers[i].state if cache is not None else None
             if self.gradient_checkpointing and self.training:
                 x, new_state = torch.utils.checkpoint.checkpoint(layer, x, mask, state, position_embeddings,
                                                                  use_reentrant=False)
             else:
                 x, new_state = layer(x, mask, state, position_embeddings)
             if cache is not None:
-                cache.layers[i] = new_state
+                cache.write(i, new_state)
         if cache is not None:
-            cache.seen_tokens += T
+            cache.advance(T, x.device)
 
         x = self.model.norm(x)
         if torch.is_tensor(logits_to_keep):  # positions to keep (transformers' convention), e.g. the answer span
@@ -178,14 +179,59 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
             pos = position_ids[:, -T:].to(device=x.device, dtype=torch.long).expand(B, T)
             following = torch.where(real.bool().any(1), torch.where(real.bool(), pos + 1, 0).amax(1), start)
         if cache is not None:
-            cache.positions = following
+            cache.write_positions(following)
         return self.model.rotary_emb(x, pos)
 
     # ---- generation --------------------------------------------------------------------------------------
+    def generate(self, inputs=None, generation_config=None, *args, **kwargs):
+        """transformers' generate(), once the request is one a recurrent state can serve (`_unsupported_reason`)."""
+        config = copy.deepcopy(generation_config if generation_config is not None else self.generation_config)
+        for key, value in kwargs.items():  # the per-call overrides, as generate() applies them
+            if hasattr(config, key):
+                setattr(config, key, value)
+        reason = _unsupported_reason(config, kwargs.get("assistant_model"), kwargs.get("custom_generate"))
+        if reason:
+            raise ValueError(reason)
+        return super().generate(inputs, generation_config, *args, **kwargs)
+
     def _prepare_cache_for_generation(self, generation_config, model_kwargs, *args, **kwargs):
-        given = [model_kwargs.get(k) for k in ("cache", "past_key_values")]
-        if all(c is None for c in given) and generation_config.use_cache is not False:
+        reason = _unsupported_cache_reason(generation_config)  # the final config may take it from the model's
+        if reason:
+            raise ValueError(reason)
+        given = next((model_kwargs[k] for k in ("cache", "past_key_values") if model_kwargs.get(k) is not None), None)
+        if given is not None:
+            given._is_user_defined = True  # generate() then treats it as the caller's, which outlives the call
+        elif generation_config.use_cache is not False:
             model_kwargs[CACHE_FIELD] = self.new_cache()
+
+    def get_compiled_call(self, compile_config):
+        """The forward generate() calls where it compiles (CUDA, XPU, MPS; anywhere compile_config._compile_all_devices
+        allows). Prefills (a fresh cache, chunks of any length) run as they are; one-token steps over the cache:
+
+        - without a compile_config (generate()'s default), go to a StaticDecoder (graph_decode.GraphedSteps): on
+          CUDA each step is a replay of one captured CUDA graph, fla's kernels included, which torch.compile cannot
+          see into (lawcat.ops.fla_backend hides its one-token kernel from it, breaking the graph at every layer);
+        - with one, go to transformers' torch.compile of the forward."""
+        if compile_config is None:
+            return GraphedSteps(self)
+        compiled = super().get_compiled_call(compile_config)
+
+        def call(**inputs):
+            return compiled(**inputs) if is_decode_step(inputs) else self(**inputs)
+
+        return call
+
+    def prepare_inputs_for_generation(self, input_ids, *args, attention_mask=None, **kwargs):
+        """transformers' inputs, with only the last T columns of the 2-D mask (all the forward reads). A decode step
+        then always has inputs of one shape (a mask growing by a column per token would make a compiled step
+        recompile or re-record its CUDA graph every token), and transformers does not turn the mask into the 4-D one
+        it builds for a compileable KV cache."""
+        inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
+        if attention_mask is not None:
+            tokens = inputs["input_ids"] if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
+            mask = attention_mask[:, -tokens.shape[1]:]
+            inputs["attention_mask"] = mask.to(tokens.device).contiguous()
+        return inputs
 
     @torch.no_grad()
     def prefill(self, input_ids, attention_mask=None, chunk_size: int = 8192, cache: LawcatCache | None = None):
@@ -193,7 +239,7 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
 
         Returns (logits of the last position [B, vocab], cache), ready for decoding.
         """
-        cache = cache or self.new_cache()
+        cache = cache if cache is not None else self.new_cache()
         logits = None
         for s in range(0, input_ids.shape[1], chunk_size):
             am = None if attention_mask is None else attention_mask[:, : s + chunk_size]
@@ -266,6 +312,51 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
             path = Path(path) / subfolder
         return load_student(path, teacher=teacher, dtype=_resolve_dtype(dtype, torch_dtype),
                             device=_resolve_device(device, device_map), config=config)
+
+
+# What generate() cannot do with a recurrent state, by generation mode: one sentence why, and what to use instead.
+_USE_INSTEAD = "use greedy decoding, sampling or beam search"
+_UNSUPPORTED_MODES = {
+    GenerationMode.ASSISTED_GENERATION:
+        "assisted and prompt-lookup decoding are not supported: they roll the cache back past the draft tokens the "
+        "model rejects, and a recurrent state keeps no earlier states to roll back to; generate without "
+        f"assistant_model / prompt_lookup_num_tokens ({_USE_INSTEAD})",
+    GenerationMode.CONTRASTIVE_SEARCH:
+        "contrastive search is not supported: it compares each candidate with the hidden states of all earlier "
+        f"tokens, which a recurrent model does not keep; {_USE_INSTEAD}",
+    GenerationMode.DOLA_GENERATION:
+        "DoLa decoding is not supported: it contrasts the logits of early layers, which LawcatForCausalLM does not "
+        f"return; {_USE_INSTEAD}",
+}
+
+
+def _unsupported_cache_reason(config) -> str | None:
+    """Why config's cache_implementation cannot apply, or None. 'static' is what the recurrent cache already is:
+    fixed-size, allocated once and updated in place, compileable."""
+    value = config.cache_implementation
+    if value in (None, "static"):
+        return None
+    return (f"cache_implementation={value!r} is not supported: LawcatForCausalLM decodes from its own recurrent "
+            "cache, fixed in size and updated in place (what 'static' asks for); leave cache_implementation unset")
+
+
+def _unsupported_reason(config, assistant_model=None, custom_generate=None) -> str | None:
+    """Why generate() cannot serve this configuration with a recurrent state, or None."""
+    if config.is_assistant:
+        return ("a lawcat student cannot be another model's assistant: assisted decoding rolls the draft model's "
+                "cache back past rejected tokens, and a recurrent state keeps no earlier states; use a "
+                "softmax-attention draft model")
+    if custom_generate is None:  # a custom decoding loop is the caller's own
+        reason = _UNSUPPORTED_MODES.get(config.get_generation_mode(assistant_model))
+        if reason:
+            return reason
+    if config.output_attentions:
+        return ("output_attentions is not supported: LAWCAT's linear attention never forms attention weights; "
+                "generate without it")
+    if config.output_hidden_states:
+        return "output_hidden_states is not supported: LawcatForCausalLM does not return hidden states; generate " \
+               "without it"
+    return _unsupported_cache_reason(config)
 
 
 def _resolve_dtype(dtype, torch_dtype):
