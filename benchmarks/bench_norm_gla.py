@@ -36,9 +36,9 @@ import time
 import traceback
 
 import torch
+import torch.nn.functional as F
 
 from lawcat.bench.report import format_ms
-import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -339,7 +339,7 @@ def main():
                 timed(row, f"{name}_fwd", lambda: bench(lambda: f(q, k, v, g), W, R))
                 if T <= args.graph_max_T:
                     timed(row, f"{name}_fwd_graph", lambda: bench_graph(lambda: f(q, k, v, g), W, R))
-        del q, k, v, g
+        q = k = v = g = None  # not `del`: the lambdas above refer to them
         free()
         if not args.no_bwd:
             inputs = make_inputs(args.B, T, args.H, args.K, args.V, dtype, g_dtype, requires_grad=True)
@@ -393,7 +393,8 @@ def print_table(report):
     print(f"\nnormalized GLA, {m['device']}, B={m['B']} H={m['H']} K={m['K']} V={m['V']} {m['dtype']}, "
           f"median ms (do_bench); 'x' = ours / fla64")
     cols = [
-        ("T", None), ("ours", "ours_fwd"), ("fla64", "fla64_fwd"), ("fla65", "fla65_fwd"), ("x", "ratio_fwd_ours_over_fla64"),
+        ("T", None), ("ours", "ours_fwd"), ("fla64", "fla64_fwd"), ("fla65", "fla65_fwd"),
+        ("x", "ratio_fwd_ours_over_fla64"),
         ("flash", "flash_fwd"), ("cudnn", "cudnn_fwd"),
         ("ours fb", "ours_fwdbwd"), ("fla64 fb", "fla64_fwdbwd"), ("fla65 fb", "fla65_fwdbwd"),
         ("x fb", "ratio_fwdbwd_ours_over_fla64"),

@@ -32,7 +32,8 @@ def compare(name: str, one: Path, many: Path) -> dict:
             "scaling_efficiency": tokn / (world * tok1), "speedup": tokn / tok1,
             "peak_memory_gib_per_gpu": [s1[stage].get("peak_memory_gib"), sn[stage].get("peak_memory_gib")],
             "loss_first_last": [[a[0], a[n - 1]], [b[0], b[n - 1]]] if n else None,
-            "loss_max_rel_diff": max(rel) if rel else None, "loss_median_rel_diff": sorted(rel)[len(rel) // 2] if rel else None,
+            "loss_max_rel_diff": max(rel) if rel else None,
+            "loss_median_rel_diff": sorted(rel)[len(rel) // 2] if rel else None,
         }
     return out
 

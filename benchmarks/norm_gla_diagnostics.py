@@ -89,7 +89,8 @@ def tune(args, dtype, g_dtype):
             rec["fwdbwd"] = bench(fwd_bwd_fn(lambda *a: normalized_gla(*a)[0], [q, k, v, g], do), args.warmup, args.rep)
         except Exception as e:
             rec["error"] = f"{type(e).__name__}: {str(e)[:200]}"
-        print(f"  {format_ms(rec.get('fwd')):>8} {format_ms(rec.get('fwdbwd')):>8}  {json.dumps(cfg)} {rec.get('error', '')}", flush=True)
+        print(f"  {format_ms(rec.get('fwd')):>8} {format_ms(rec.get('fwdbwd')):>8}  "
+              f"{json.dumps(cfg)} {rec.get('error', '')}", flush=True)
         out.append(rec)
         free()
     ops.CONFIG.clear()

@@ -1,4 +1,5 @@
-"""The torch.profiler loop the profile_*.py benchmarks share: warm up, profile a few runs, sum self time per operator."""
+"""The torch.profiler loop the profile_*.py benchmarks share: warm up, profile a few runs, sum self time per
+operator."""
 import torch
 from torch.profiler import ProfilerActivity, profile
 

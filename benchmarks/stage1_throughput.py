@@ -9,15 +9,16 @@
                                                  # CUDA graphs; also the teacher's forward as a CUDA graph, for scale
     python benchmarks/stage1_throughput.py --gate-logit -300 ...   # gates as strong as training makes them
 
-All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of
-passkey samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention
-transfer; --layer-groups picks how many layers run as one fused pass, 0 = all) and a stage-2 step (LoRA, full
-forward + backward, next-token loss). The seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With several --gla-backends or
---layer-groups, stage 1 is timed once per pair and stage 2 once per backend (the first of each is the headline;
-all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for stage 1, with
-"/compiled" appended for stage 1 under torch.compile: --compile on|off|both, fused groups only, and "/graph" for
-stage 1 replayed from CUDA graphs: --cuda-graph on|off|both, all layers fused, lawcat.distill.stage1_graph; with
-on or both, stage 2 is also timed replayed from CUDA graphs, as "stage2_graph" under its backend).
+All three are timed with CUDA events after warm-up, bf16 autocast on CUDA, on one identical padded batch of passkey
+samples: the teacher's plain forward (logits of the last position only), a stage-1 step (attention transfer;
+--layer-groups picks how many layers run as one fused pass, 0 = all) and a stage-2 step (LoRA, full forward +
+backward, next-token loss). The seconds per step also size a time-boxed run (benchmarks/gpu/plan_steps.py). With
+several --gla-backends or --layer-groups, stage 1 is timed once per pair and stage 2 once per backend (the first of
+each is the headline; all of them go under "by_backend", keyed "<backend>" for stage 2 and "<backend>/group<G>" for
+stage 1, with "/compiled" appended for stage 1 under torch.compile: --compile on|off|both, fused groups only, and
+"/graph" for stage 1 replayed from CUDA graphs: --cuda-graph on|off|both, all layers fused,
+lawcat.distill.stage1_graph; with on or both, stage 2 is also timed replayed from CUDA graphs, as "stage2_graph"
+under its backend).
 Stage 1 runs as training runs it: right-padded batches, layers unmasked (lawcat.distill.stage1._embed).
 """
 import argparse
@@ -31,10 +32,10 @@ import torch
 from lawcat import LawcatConfig, linearize, load_teacher
 from lawcat.cuda_graphs import warm_up_on_side_stream
 from lawcat.data import BatchIterator, encode_all, make_samples, pad_token_id
-from lawcat.distill.lora import add_lora, lora_parameters
-from lawcat.distill.stage2 import GraphedStage2, stage2_loss
 from lawcat.distill.stage1 import attention_transfer_step
 from lawcat.distill.stage1_graph import GraphedStage1
+from lawcat.distill.stage2 import GraphedStage2, stage2_loss
+from lawcat.models.lora import add_lora, lora_parameters
 
 
 def timed(fn, steps, device):

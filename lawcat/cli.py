@@ -94,7 +94,7 @@ def cmd_distill(args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
-    from .data import parse_length
+    from .data import parse_lengths
     from .eval.runner import run_eval
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -105,9 +105,12 @@ def cmd_eval(args) -> int:
     if tokenizer is None:
         raise SystemExit(f"error: {args.model} has no tokenizer files")
     name = args.name or args.model.rstrip("/").split("/")[-1]
-    lengths = [parse_length(x, args.task) for x in args.lengths.split(",")]
+    lengths = parse_lengths(args.lengths, args.task)
     depth = None if args.depths is None else [float(x) for x in args.depths.split(",")]
-    n = args.n if args.n is not None else (100 if args.task.startswith("babilong") else 25 if args.task.startswith("niah") else 10)
+    if args.n is not None:
+        n = args.n
+    else:
+        n = 100 if args.task.startswith("babilong") else 25 if args.task.startswith("niah") else 10
     run_eval(model, tokenizer, name, args.task, lengths, n, args.out, seed=args.seed, depth=depth,
              batch_size=args.batch_size, chat=args.chat, chunk_size=args.prefill_chunk,
              max_batch_tokens=args.max_batch_tokens, sample_kw=_sample_kw(args))
@@ -178,9 +181,18 @@ def cmd_compare(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .data import parse_length
-    from .demo import (DEFAULT_LENGTHS, DEFAULT_LONG_LENGTHS, DEFAULT_LONG_N, DEFAULT_N, QUICK_LENGTHS,
-                       QUICK_LONG_LENGTHS, QUICK_N, DemoSettings, run_demo)
+    from .demo import (
+        DEFAULT_LENGTHS,
+        DEFAULT_LONG_LENGTHS,
+        DEFAULT_LONG_N,
+        DEFAULT_N,
+        QUICK_LENGTHS,
+        QUICK_LONG_LENGTHS,
+        QUICK_N,
+        DemoSettings,
+        run_demo,
+    )
+    from .units import parse_lengths
 
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else DEFAULT_LENGTHS)
     n = args.n if args.n is not None else (QUICK_N if args.quick else DEFAULT_N)
@@ -188,8 +200,8 @@ def cmd_demo(args) -> int:
         QUICK_LONG_LENGTHS if args.quick else DEFAULT_LONG_LENGTHS)
     long_n = args.long_n if args.long_n is not None else DEFAULT_LONG_N
     settings = DemoSettings(out=args.out, teacher=args.teacher, overrides=args.overrides, n=n, quick=args.quick,
-                            lengths=[parse_length(x) for x in lengths.split(",")], batch_size=args.batch_size,
-                            long_lengths=[parse_length(x) for x in long.split(",") if x], long_n=long_n,
+                            lengths=parse_lengths(lengths), batch_size=args.batch_size,
+                            long_lengths=parse_lengths(long) if long.strip(",") else [], long_n=long_n,
                             device=args.device, **({"recipe": args.recipe} if args.recipe else {}))
     run_demo(settings)
     return 0
@@ -200,7 +212,7 @@ def cmd_list_weights(args) -> int:
 
     names = list_shipped()
     if not names:
-        print(f"{shipped_names_text()} (they come from the GPU runs of issue 6)")
+        print(f"{shipped_names_text()} (a shipped student is a full recipe run: results/README.md)")
         return 0
     for name in names:
         card = read_card(name)
@@ -218,7 +230,7 @@ def cmd_list_weights(args) -> int:
 
 def cmd_viz(args) -> int:
     from .analysis.figures import attention_figure, gate_figure, needle_share_figure
-    from .data import parse_length
+    from .units import parse_length
 
     if args.mode == "attention":
         prompt = open(args.prompt_file).read() if args.prompt_file else args.prompt
@@ -241,12 +253,10 @@ def _length_key(item) -> float:
 
 
 def _short_length(tokens: str) -> str:
-    """'16384' -> '16K', as the result tables write lengths."""
-    try:
-        t = int(tokens)
-    except ValueError:
-        return tokens
-    return f"{t // 1024}K" if t >= 1024 and t % 1024 == 0 else str(t)
+    """A card's length key as the result tables write it ('16384' -> '16K'); a key that is no count stays."""
+    from .units import format_length
+
+    return format_length(int(tokens)) if tokens.isdigit() else tokens
 
 
 # The names in lawcat.models.config.PRESETS: that module imports transformers (and torch), which the parser must
@@ -293,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-seconds", type=float, default=None,
                    help="pause the run (checkpointed) at the first step past this many seconds; --resume goes on")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    s.add_argument("overrides", nargs="*", help="recipe overrides as dotted.key=value, e.g. stage1.lr=3e-3 (every key: recipes/README.md)")
+    s.add_argument("overrides", nargs="*",
+                   help="recipe overrides as dotted.key=value, e.g. stage1.lr=3e-3 (every key: recipes/README.md)")
     s.set_defaults(func=cmd_distill)
 
     s = sub.add_parser("eval", help="passkey / S-NIAH / BABILong / LM-eval on a teacher or a student")
@@ -412,8 +423,8 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
+    from .errors import LawcatError
     from .eval.errors import ResultsError
-    from .models.errors import LawcatError
 
     known: tuple = (LawcatError, ResultsError, FileNotFoundError)
     try:

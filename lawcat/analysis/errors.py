@@ -1,5 +1,5 @@
 """The analysis layer's user errors: the CLI prints them as one line and exits 2."""
-from ..models.errors import LawcatError
+from ..errors import LawcatError
 
 
 class AnalysisError(LawcatError, ValueError):

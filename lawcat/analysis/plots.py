@@ -68,7 +68,7 @@ def plot_needle_share(results: dict, path, *, title: str) -> Path:
     for i, name in enumerate(names):
         best = [layer["best_head_share"] for layer in results["models"][name]["layers"]]
         offset = (i - (len(names) - 1) / 2) * width  # each layer's group of bars centred on its tick
-        ax.bar([l + offset for l in range(len(best))], [100 * b for b in best], width, label=name)
+        ax.bar([layer_idx + offset for layer_idx in range(len(best))], [100 * b for b in best], width, label=name)
     ax.axhline(100 * results["uniform_share"], color="#444", ls="--", lw=1, label="uniform (needle tokens / T)")
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -3,23 +3,25 @@
     architectures  named published shapes (llama-3.2-1b, llama-3-8b, smollm2-135m, ...), random-weight models
     flops          analytic matmul FLOPs per token / per prefill from a config
     timing         median-of-repeats timing (CUDA events on GPU), peak memory, OOM caught per point
-    harness        BenchSettings, load_pair (teacher + student), run_bench (prefill, decode, attention op, matmul rate)
+    settings       BenchSettings, the measurement kinds, the results format
+    harness        load_pair (teacher + student), run_bench (prefill, decode, attention op, matmul rate)
     measure        the prefill and decode measurements, global warm-up, cache sizes
     attention_op   the attention operator alone (SDPA flash / cuDNN vs normalized GLA backends)
     planner        skips points after an OOM or when the time budget would be overrun
-    machine        device, versions and git commit recorded with every result
     errors         BenchError
     report         bench.json format and checks, markdown tables, merging runs
     plots          PNG charts (latency / memory vs length, decode ms/token, operator)
     cli            `lawcat bench` (add_bench_parser, cmd_bench)
 """
 from ..models.architectures import ARCHITECTURES, arch_config, build_random_model, count_parameters, list_architectures
+from .errors import BenchError
 from .flops import ModelShape, decode_flops, matmul_flops_per_token, prefill_flops
-from .harness import BenchError, BenchSettings, cache_nbytes, load_pair, run_bench
-from .report import markdown_report, merge_results, parse_lengths, read_results, validate_results, write_report
+from .harness import cache_nbytes, load_pair, run_bench
+from .report import markdown_report, merge_results, read_results, validate_results, write_report
+from .settings import BenchSettings
 
 __all__ = [
     "ARCHITECTURES", "BenchError", "BenchSettings", "ModelShape", "arch_config", "build_random_model", "cache_nbytes",
     "count_parameters", "decode_flops", "list_architectures", "load_pair", "markdown_report", "matmul_flops_per_token",
-    "merge_results", "parse_lengths", "prefill_flops", "read_results", "run_bench", "validate_results", "write_report",
+    "merge_results", "prefill_flops", "read_results", "run_bench", "validate_results", "write_report",
 ]

@@ -7,6 +7,7 @@ No model is involved, so this isolates the kernel from the rest of the layer; FL
 from __future__ import annotations
 
 import contextlib
+
 import torch
 
 from .errors import BenchError
@@ -22,7 +23,7 @@ def default_op_methods(device) -> list[str]:
     if torch.device(device).type == "cuda":
         methods = ["sdpa-flash", "sdpa-cudnn", "gla"]
         with contextlib.suppress(Exception):
-            from ..ops.triton_norm_gla import triton_available
+            from ..ops.triton_launch import triton_available
 
             if triton_available():
                 methods.append("gla-triton")

@@ -45,7 +45,8 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
                         "teacher's KV cache grows every step, so its steps stay eager (see --teacher-decode-graph)")
     s.add_argument("--teacher-decode-graph", action="store_true",
                    help="the teacher's decode with a fixed-length KV cache (transformers' StaticCache), each step "
-                        "replayed from a CUDA graph (lawcat.bench.teacher_decode): its fastest decode, for a fair ratio")
+                        "replayed from a CUDA graph (lawcat.bench.teacher_decode): its fastest decode, "
+                        "for a fair ratio")
     s.add_argument("--op-lengths", default=None, help="attention-operator lengths (default: --lengths)")
     s.add_argument("--op-methods", default=None,
                    help="comma list of sdpa-flash, sdpa-cudnn, sdpa-efficient, sdpa-math, gla, gla-triton "
@@ -105,7 +106,8 @@ def _list_archs() -> int:
 
 
 def _progress(r: dict) -> None:
-    from .report import format_length, format_ms
+    from ..units import format_length
+    from .report import format_ms
 
     text = f"{r['kind']:7s} {r['model']:10s} {format_length(r['length']):>6s}: "
     if r["status"] == "ok":
@@ -122,8 +124,9 @@ def _progress(r: dict) -> None:
 def cmd_bench(args) -> int:
     import torch
 
+    from ..units import parse_lengths
     from .harness import BenchError, BenchSettings, load_pair, run_bench
-    from .report import merge_results, parse_lengths, read_results, write_json, write_report
+    from .report import merge_results, read_results, write_json, write_report
 
     if args.list_archs:
         return _list_archs()
@@ -192,7 +195,7 @@ def cmd_bench(args) -> int:
 
 def main(argv=None) -> int:
     """Run `lawcat bench` on its own (user errors: one line on stderr, exit 2)."""
-    from ..models.errors import LawcatError
+    from ..errors import LawcatError
 
     args = build_parser().parse_args(argv)
     try:

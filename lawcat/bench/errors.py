@@ -5,7 +5,7 @@ it, and harness.py imports those: defining it there would make them import each 
 """
 from __future__ import annotations
 
-from ..models.errors import LawcatError
+from ..errors import LawcatError
 
 __all__ = ["BenchError"]
 

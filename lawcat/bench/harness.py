@@ -56,17 +56,18 @@ __all__ = ["BenchError", "BenchSettings", "FORMAT", "FORMAT_VERSION", "KINDS", "
 def load_pair(model: str | None = None, arch: str | None = None, device="cpu", dtype: torch.dtype = torch.float32,
               preset: str = "lawcat", seed: int = 0, cast_lawcat_params: bool = True, gla_backend: str | None = None):
     """(teacher, student, info) for a named architecture (random weights), a lawcat run directory or a shipped
-    student's name, an HF directory, a .gguf file or 'default'. The student shares the teacher's weights (memory counted once).
+    student's name, an HF directory, a .gguf file or 'default'. The student shares the teacher's weights (memory
+    counted once).
 
     A merged run directory holds no teacher: a random-weight teacher of the same architecture is built beside
     it (timings do not depend on weight values). With `cast_lawcat_params` LAWCAT's own parameters (kept in
     float32 by linearize) are cast to `dtype`, as `LawcatForCausalLM.from_pretrained(dtype=...)` does.
     `gla_backend` (auto | fla | triton | reference) overrides the student's GLA kernel choice.
     """
+    from ..errors import UnknownModelError
     from ..models import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
     from ..models.architectures import ARCHITECTURES, build_random_model
     from ..models.checkpoint import read_config, resolve_model_spec
-    from ..models.errors import UnknownModelError
 
     device = torch.device(device)
     if arch is None and model is not None and not Path(model).exists() and model.lower() in ARCHITECTURES:

@@ -16,11 +16,10 @@ import time
 import torch
 
 from ..models.graph_decode import StaticDecoder
-from .teacher_decode import StaticTeacherDecoder
 from .flops import decode_flops, prefill_flops
 from .settings import BenchSettings
+from .teacher_decode import StaticTeacherDecoder
 from .timing import free_memory, is_oom, measure, median, synchronize
-
 
 __all__ = ["cache_nbytes", "global_warmup", "measure_decode", "measure_prefill", "random_ids", "with_flops"]
 
@@ -87,7 +86,7 @@ def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, e
             rec["flops_breakdown"] = fl
             emit(with_flops(rec, fl["total"], rate, s.batch * T))
             planner.done(series, T, rec)
-        del ids
+        ids = None  # not `del`: the timed closures above refer to it
         free_memory(device)
 
 

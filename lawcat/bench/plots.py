@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from ..atomic import atomic_write_bytes
-from .report import GiB, MiB, format_length
+from ..units import GiB, MiB, format_length
 
 __all__ = ["DPI", "plot_all", "plot_decode_latency", "plot_decode_memory", "plot_op_latency",
            "plot_prefill_latency", "plot_prefill_memory", "plot_series", "series_figure"]

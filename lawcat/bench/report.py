@@ -19,71 +19,22 @@ included), null on CPU.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
+from ..units import GiB, MiB, format_count, format_length
 from .errors import BenchError
 from .settings import FORMAT, FORMAT_VERSION
 
-__all__ = ["BenchResultsError", "STATUSES", "format_count", "format_length", "format_ms", "markdown_report",
-           "merge_results", "parse_lengths", "read_results", "validate_results", "write_json", "write_report"]
+__all__ = ["BenchResultsError", "STATUSES", "format_ms", "markdown_report", "merge_results", "read_results",
+           "validate_results", "write_json", "write_report"]
 
 STATUSES = ("ok", "oom", "skipped", "error", "unsupported")
 RECORD_KINDS = ("prefill", "decode", "op")
-GiB, MiB = 1 << 30, 1 << 20
 
 
 class BenchResultsError(BenchError):
     pass
-
-
-# ---- lengths ----------------------------------------------------------------------------------------------
-def _one_length(text: str) -> int:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", text)
-    if not m:
-        raise BenchError(f"bad length {text!r}: use a token count like 4096, 4k or 1m")
-    n = float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
-    if n < 1 or n != int(n):
-        raise BenchError(f"bad length {text!r}: not a positive whole number of tokens")
-    return int(n)
-
-
-def parse_lengths(text: str) -> list[int]:
-    """'1k,2k,4k' or '1k..128k' (doubling) or a mix: '1k..8k,12k' -> token counts, ascending, unique."""
-    out: list[int] = []
-    for part in str(text).split(","):
-        if not part.strip():
-            continue
-        if ".." in part:
-            lo, hi = (_one_length(x) for x in part.split("..", 1))
-            if hi < lo:
-                raise BenchError(f"bad range {part!r}: the end is below the start")
-            n = lo
-            while n <= hi:
-                out.append(n)
-                n *= 2
-        else:
-            out.append(_one_length(part))
-    if not out:
-        raise BenchError(f"no lengths in {text!r}")
-    return sorted(set(out))
-
-
-def format_length(n: int) -> str:
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20}M"
-    if n >= 1024 and n % 1024 == 0:
-        return f"{n >> 10}K"
-    return str(n)
-
-
-def format_count(n) -> str:
-    """1235814400 -> '1.24B', 134515008 -> '135M', 90432 -> '90.4K'."""
-    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.3g}{unit}"
-    return str(n)
 
 
 def format_ms(x) -> str:

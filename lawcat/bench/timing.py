@@ -133,7 +133,7 @@ def matmul_rate(device, dtype: torch.dtype, n: int | None = None, repeats: int =
     a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
     b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
     m = measure(lambda: torch.mm(a, b), device, warmup=warmup, repeats=repeats)
-    del a, b
+    a = b = None  # not `del`: the lambda above refers to them
     flops = 2 * n ** 3
     rate = flops / (m.ms / 1e3) if m.status == "ok" and m.ms else None
     return {"n": n, "dtype": str(dtype).replace("torch.", ""), "flops": flops, "status": m.status, "ms": m.ms,

@@ -16,6 +16,7 @@ background for BABILong).
 
 from __future__ import annotations
 
+from .. import units
 from .babi import Story, simulate_story
 from .babilong import babilong_prompt, make_babilong_samples
 from .errors import DataError
@@ -92,18 +93,15 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
     raise DataError(f"unknown task '{task}'; use one of {', '.join(TASKS)}")
 
 
-def parse_length(text: str | int, task: str = "passkey") -> int:
-    """'4k' -> 4096 for passkey/S-NIAH, but -> 4000 for BABILong (whose '1k' means 1000 tokens)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        return text
-    s = str(text).strip().lower()
-    unit = 1000 if task.startswith("babilong") else 1024
-    try:
-        if s.endswith("k"):
-            return int(round(float(s[:-1]) * unit))
-        return int(s)
-    except ValueError:
-        raise DataError(f"cannot read the length '{text}'; write tokens like 4096 or 4k") from None
+def task_kilo(task: str) -> int:
+    """Tokens in a "k" of the task's lengths: BABILong names its buckets in thousands ("1k" = 1,000 tokens)."""
+    return 1000 if task.startswith("babilong") else 1024
+
+
+def parse_lengths(text: str, task: str = "passkey") -> list[int]:
+    """'1k,4k' or '1k..32k' in the task's tokens, ascending: 4k -> 4096 for passkey/S-NIAH, 4000 for BABILong
+    (whose 0k bucket is a length too)."""
+    return units.parse_lengths(text, kilo=task_kilo(task), minimum=0 if task.startswith("babilong") else 1)
 
 
 __all__ = [
@@ -111,7 +109,8 @@ __all__ = [
     "TaskSample",
     "DataError",
     "make_samples",
-    "parse_length",
+    "parse_lengths",
+    "task_kilo",
     "make_passkey_samples",
     "PASSKEY_VARIANTS",
     "PASSKEY_STYLES",

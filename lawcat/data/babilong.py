@@ -22,9 +22,9 @@ either and asks to keep the "length - 300" convention).  ``meta["budget_tokens"]
 background count; ``n_tokens`` is the whole prompt (with special tokens) re-tokenized, which lands
 near ``length`` (the 300 reserved tokens hold the template and question: the full template is
 ~220 tokens with SmolLM2's tokenizer, but a tokenizer that compresses English poorly can need more
-than 300, and then ``n_tokens`` exceeds ``length``, exactly as it would in BABILong).  Cutting the last background sentence at a token boundary is
-done on the text through the tokenizer's offset mapping (never through ``decode``, which is lossy
-for some tokenizers).
+than 300, and then ``n_tokens`` exceeds ``length``, exactly as it would in BABILong).  Cutting the
+last background sentence at a token boundary is done on the text through the tokenizer's offset
+mapping (never through ``decode``, which is lossy for some tokenizers).
 
 The training ``target`` is ``"\\nAnswer: " + answer sentence`` in the post-prompt's format
 (``The milk is in the garden.`` / ``Before the kitchen the apple was in the bathroom.``), the

@@ -30,8 +30,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ._tokens import check_tokenizer, count_many, count_tokens, fit_largest, n_special, prefix_token_counter
 from . import passkey_styles as ps
+from ._tokens import check_tokenizer, count_many, count_tokens, fit_largest, n_special, prefix_token_counter
 from .errors import DataError
 from .passkey_styles import FINAL_QUESTION, GARBAGE, KEY_RANGE, NEEDLE, TASK_DESCRIPTION
 from .sample import TaskSample

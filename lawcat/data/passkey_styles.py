@@ -392,7 +392,8 @@ def _check_pools() -> None:
         assert not {p.question for p in tr} & {p.question for p in ho}
         assert not {p.noun for p in tr} & {p.noun for p in ho}
         assert STANDARD_PAIR not in tr and STANDARD_PAIR not in ho
-    assert not set(TRAIN_QUESTIONS) & set(HELDOUT_QUESTIONS) and FINAL_QUESTION not in TRAIN_QUESTIONS + HELDOUT_QUESTIONS
+    assert (not set(TRAIN_QUESTIONS) & set(HELDOUT_QUESTIONS)
+            and FINAL_QUESTION not in TRAIN_QUESTIONS + HELDOUT_QUESTIONS)
     assert not set(TRAIN_TASKS) & set(HELDOUT_TASKS) and TASK_DESCRIPTION not in TRAIN_TASKS + HELDOUT_TASKS
     for pool in (TRAIN_FILLER_GROUPS, HELDOUT_FILLER_GROUPS):
         for g in pool:

@@ -74,8 +74,9 @@ def barrier(ctx: DistContext) -> None:
 def apply_fsdp(student) -> None:
     """Shard a student for teachers too large for one device (FSDP2): one unit per decoder layer, one for the
     embeddings and the lm_head together (stage 1 calls the embeddings directly; the two are often tied), and
-    the root (the final norm). FSDP averages gradients over ranks (a custom sum needs PREMUL_SUM, which gloo lacks), so the trainer divides its loss by the global token
-    count over the world size: the average then equals the single-process gradient."""
+    the root (the final norm). FSDP averages gradients over ranks (a custom sum needs PREMUL_SUM, which gloo
+    lacks), so the trainer divides its loss by the global token count over the world size: the average then
+    equals the single-process gradient."""
     from torch.distributed.fsdp import fully_shard
 
     for layer in student.model.layers:

@@ -27,7 +27,7 @@ from functools import partial
 import torch
 
 from ..cuda_graphs import warm_up_on_side_stream
-from ..models.errors import LawcatError
+from ..errors import LawcatError
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ..models.errors import LawcatError
+from ..errors import LawcatError
 
 
 class RecipeError(LawcatError, ValueError):

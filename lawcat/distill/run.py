@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from ..data import BatchIterator, pad_token_id
+from ..errors import LawcatError
 from ..models import LawcatConfig, linearize, load_teacher
 from ..models.checkpoint import atomic_write_text
-from ..models.errors import LawcatError
+from ..models.lora import add_lora, lora_parameters, merge_lora, merge_lora_state
 from .data import build_examples, make_batches, stage1_examples, stage2_examples
 from .distributed import DistContext, apply_fsdp, barrier, full_state_dict, setup
-from .lora import add_lora, lora_parameters, merge_lora, merge_lora_state
 from .recipe import Recipe
 from .stage1 import attention_transfer_step
 from .stage1_graph import GraphedStage1
@@ -184,7 +184,9 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
                "mean_train_tokens": float(np.mean([len(e) for e in train]))}
 
     def val_batches(bs, rows=val):
-        return list(BatchIterator(rows, bs, pad, shuffle=False, bucket=False, epochs=1, padding_side="right")) if rows else []
+        if not rows:
+            return []
+        return list(BatchIterator(rows, bs, pad, shuffle=False, bucket=False, epochs=1, padding_side="right"))
 
     # ---- stage 1 -------------------------------------------------------------------------------------------
     s1 = recipe.stage1

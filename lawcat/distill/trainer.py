@@ -22,8 +22,8 @@ import json
 import math
 import os
 import random
-import signal
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..models.errors import LawcatError
+from ..errors import LawcatError
 from .distributed import DistContext, all_reduce_sum, barrier, shard, sync_gradients
 from .recipe import StageSpec
 
@@ -139,7 +139,8 @@ class Trainer:
             save_file({n: p.detach().cpu().contiguous() for n, p in self.params.items()},
                       str(tmp / "params.safetensors"))
             if self.best_weights is not None:
-                save_file({n: t.cpu().contiguous() for n, t in self.best_weights.items()}, str(tmp / "best.safetensors"))
+                save_file({n: t.cpu().contiguous() for n, t in self.best_weights.items()},
+                          str(tmp / "best.safetensors"))
             torch.save({**self._trainer_state(), "optimizer": self.optimizer.state_dict()}, tmp / "trainer.pt")
         barrier(self.ctx)
         if self.ctx.is_main:

@@ -21,12 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from lawcat.eval.plots import plot_accuracy_vs_length, plot_length_heatmap
-from lawcat.eval.report import markdown_length_table, markers_from_settings, slug, task_title
 from lawcat.atomic import atomic_write_text
 from lawcat.eval.accuracy import accuracy_by_length, models_of, tasks_of
 from lawcat.eval.errors import ResultsError, ResultsNotFoundError
+from lawcat.eval.plots import plot_accuracy_vs_length, plot_length_heatmap
 from lawcat.eval.records import ResultRecord
+from lawcat.eval.report import markdown_length_table, markers_from_settings, slug, task_title
 from lawcat.eval.results import RESULTS_FILENAME, Results, read_results, resolve_results_path
 
 __all__ = ["find_results_files", "load_runs", "label_records", "compare", "run_compare", "main"]

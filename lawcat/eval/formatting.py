@@ -1,26 +1,10 @@
-"""How lengths and scores are written in tables and plots: "32K" / "8k" column labels and "97.4" percentages."""
+"""How scores are written in tables and plots: "97.4" percentages (lengths: lawcat.units.format_length)."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["format_length", "format_score"]
-
-
-def format_length(length: int) -> str:
-    """Column label for a length bucket: 1024 -> "1K", 32768 -> "32K"; multiples of 1000
-    (BABILong's and LongLoRA's buckets) use a small k, as BABILong names them: 1000 -> "1k",
-    0 -> "0k". So 8000 and 8192 stay distinguishable in one table."""
-    length = int(length)
-    if length == 0:
-        return "0k"
-    if length % 1024 == 0:
-        return f"{length // 1024}K"
-    if length % 1000 == 0:
-        return f"{length // 1000}k"
-    if length >= 1024:
-        return f"{length / 1024:.1f}K"
-    return str(length)
+__all__ = ["format_score"]
 
 
 def format_score(score: float | None) -> str:

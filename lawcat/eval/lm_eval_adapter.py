@@ -37,11 +37,17 @@ from typing import Iterable, Mapping, Sequence
 
 from lm_eval.models.huggingface import HFLM
 
+from ..atomic import atomic_write_text
 from .lm_eval_model import LawcatLM, resolve_model, spec_name
 from .lm_eval_summary import FRACTION_METRICS, LOCAL_METRICS, PAPER_METRICS, PAPER_TASKS, format_table, summarize
-from ..atomic import atomic_write_text
-from .lm_eval_task_loading import (LOCAL_TASKS_DIR, UnknownTaskError, build_task_manager, load_tasks,
-                                   offline_from_env, offline_mode)
+from .lm_eval_task_loading import (
+    LOCAL_TASKS_DIR,
+    UnknownTaskError,
+    build_task_manager,
+    load_tasks,
+    offline_from_env,
+    offline_mode,
+)
 
 __all__ = ["FRACTION_METRICS", "LOCAL_METRICS", "LOCAL_TASKS_DIR", "LawcatLM", "PAPER_METRICS", "PAPER_TASKS",
            "UnknownTaskError", "format_table", "load_tasks", "main", "offline_mode", "resolve_model", "run_lm_eval",

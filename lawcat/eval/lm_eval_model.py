@@ -51,8 +51,9 @@ def resolve_model(spec, tokenizer=None):
     spec: a PreTrainedModel (with `tokenizer`, or one lawcat's loaders attached, or one in its
     name_or_path directory); a
     lawcat run directory (config.json with model_type "lawcat") or a shipped student's name
-    ("passkey-smollm2") -> `LawcatForCausalLM.from_pretrained` and the tokenizer saved beside it; anything else ("default", a .gguf file, an HF model directory)
-    -> `lawcat.load_teacher(spec)`. A `tokenizer` given here wins over the one found with the model.
+    ("passkey-smollm2") -> `LawcatForCausalLM.from_pretrained` and the tokenizer saved beside it; anything else
+    ("default", a .gguf file, an HF model directory) -> `lawcat.load_teacher(spec)`. A `tokenizer` given here
+    wins over the one found with the model.
     """
     from transformers import AutoTokenizer, PreTrainedModel
 
@@ -86,7 +87,7 @@ def resolve_model(spec, tokenizer=None):
                 raise ValueError(f"no tokenizer files in run directory {spec}: pass tokenizer= ({e})") from e
         return model, tokenizer
 
-    from lawcat.models.errors import UnsupportedTeacherError
+    from lawcat.errors import UnsupportedTeacherError
 
     try:
         model, tok = _models_attr("load_teacher")(spec)

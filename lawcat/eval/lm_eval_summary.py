@@ -42,7 +42,10 @@ def _pick_metric(task: str, task_results: Mapping[str, Any], metrics: Mapping[st
     filt = key.split(",", 1)[1]
     stderr = task_results.get(f"{wanted}_stderr,{filt}")
     value = task_results[key]
-    to_float = lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def to_float(v):
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
     return wanted, to_float(value), to_float(stderr)
 
 

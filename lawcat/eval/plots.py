@@ -29,7 +29,8 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from lawcat.atomic import atomic_write_bytes
 from lawcat.eval.accuracy import Cell, DepthTable
-from lawcat.eval.formatting import format_length, format_score
+from lawcat.eval.formatting import format_score
+from lawcat.units import format_length
 
 __all__ = [
     "DPI",

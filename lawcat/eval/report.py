@@ -14,12 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lawcat.eval.plots import plot_accuracy_vs_length, plot_depth_heatmap
 from lawcat.atomic import atomic_write_text
 from lawcat.eval.accuracy import Cell, DepthTable, accuracy_by_length, accuracy_by_length_depth, models_of, tasks_of
-from lawcat.eval.formatting import format_length, format_score
+from lawcat.eval.formatting import format_score
+from lawcat.eval.plots import plot_accuracy_vs_length, plot_depth_heatmap
 from lawcat.eval.records import ResultRecord
 from lawcat.eval.results import Results, read_results
+from lawcat.units import format_length
 
 __all__ = [
     "TASK_TITLES",

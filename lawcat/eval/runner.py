@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ..data import make_samples
-from .report import write_report
 from .records import ResultRecord, RunInfo
+from .report import write_report
 from .results import write_results
 
 # Tokens to generate per task, as the original benchmarks do.

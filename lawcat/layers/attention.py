@@ -305,7 +305,8 @@ class LawcatAttention(nn.Module):
         B, T, _ = x.shape
         q, k, v = qkv if qkv is not None else self.project(x)
         q, k = apply_rope(q, k, *position_embeddings)
-        q, k, v = q.transpose(1, 2), repeat_kv(k, self.groups).transpose(1, 2), repeat_kv(v, self.groups).transpose(1, 2)
+        q, k, v = (q.transpose(1, 2), repeat_kv(k, self.groups).transpose(1, 2),
+                   repeat_kv(v, self.groups).transpose(1, 2))
         attn_mask = None
         if mask is not None or (self.sliding_window and T > self.sliding_window):
             i = torch.arange(T, device=x.device)

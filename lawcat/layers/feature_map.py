@@ -1,7 +1,7 @@
 """Hedgehog feature map (LoLCATs), per head: phi(x) = [softmax(x W_h), softmax(-x W_h)] over features.
 
-W_h is head_dim x head_dim/2, so the feature dimension equals head_dim (docs/method.md, the feature map). LAWCAT shares one map
-between q and k (same parameters for both); LoLCATs and the Table 4 ablation use two.
+W_h is head_dim x head_dim/2, so the feature dimension equals head_dim (docs/method.md, the feature map). LAWCAT
+shares one map between q and k (same parameters for both); LoLCATs and the Table 4 ablation use two.
 """
 from __future__ import annotations
 

@@ -1,10 +1,16 @@
 """Models: config, the student model with its recurrent cache, linearize(), teacher loading, checkpoints."""
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from ..errors import (
+    CheckpointError,
+    LawcatError,
+    TeacherLoadError,
+    TeacherMismatchError,
+    UnknownModelError,
+    UnsupportedTeacherError,
+)
 from .cache import LawcatCache
 from .config import PRESETS, SUPPORTED_FAMILIES, LawcatConfig
-from .errors import (CheckpointError, LawcatError, TeacherLoadError, TeacherMismatchError, UnknownModelError,
-                     UnsupportedTeacherError)
 from .linearize import linearize
 from .modeling import LawcatForCausalLM
 from .teacher import load_teacher

@@ -8,7 +8,8 @@ cheap init (normal(0, 0.02) matrices, unit norms, zero biases) drawn on the targ
 (computed in `__init__`, not parameters) are recomputed from the config.
 
 Every entry is the `config.json` its model publishes (sizes, heads, RoPE, tying); `reported` is the size the
-model card / hub shows, which the parameter count of the built model must round to (tests/models/test_architectures.py checks it).
+model card / hub shows, which the parameter count of the built model must round to
+(tests/models/test_architectures.py checks it).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
-from .errors import LawcatError
+from ..errors import LawcatError
 
 __all__ = ["ARCHITECTURES", "Architecture", "UnknownArchitectureError", "arch_config", "build_random_model",
            "count_parameters", "list_architectures", "parse_reported"]

@@ -18,7 +18,7 @@ import torch
 from transformers.cache_utils import Cache, LinearAttentionLayer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from .errors import LawcatError
+from ..errors import LawcatError
 
 # transformers 5.24 renamed generation's cache argument and output field from `past_key_values` to `cache`
 # (the old name is deprecated); lawcat accepts both and hands generate() the one its transformers uses.

@@ -30,9 +30,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_path, atomic_write_text
+from ..errors import CheckpointError, TeacherLoadError, TeacherMismatchError, UnknownModelError
 from .config import LawcatConfig
-from .errors import CheckpointError, TeacherLoadError, TeacherMismatchError, UnknownModelError
 from .fingerprint import teacher_fingerprint, tensors_sha256
+from .lora import add_lora, canonical_name
 from .teacher import portable_source
 
 WEIGHTS_NAME = "model.safetensors"
@@ -203,8 +204,8 @@ def save_student(model, save_directory, tokenizer=None, merged: bool = False, st
             state.pop("lm_head.weight", None)
         tensors = dict(state)
     else:
-        tensors = {n: t for n, t in state.items() if _canonical(n) not in model.teacher_param_names}
-        tensors.update({n: t for n, t in state.items() if _canonical(n) in model.config.modified_teacher_params})
+        tensors = {n: t for n, t in state.items() if canonical_name(n) not in model.teacher_param_names}
+        tensors.update({n: t for n, t in state.items() if canonical_name(n) in model.config.modified_teacher_params})
     config = LawcatConfig.from_dict(model.config.to_dict())
     config.merged = merged
     config.teacher_source = portable_source(config.teacher_source)
@@ -286,17 +287,16 @@ def read_config(path: Path) -> LawcatConfig:
     return LawcatConfig.from_dict(data)
 
 
-def load_student(save_directory, teacher=None, device=None, dtype=None, config: LawcatConfig | None = None):
-    """Rebuild a student from a run directory, with `teacher` or the teacher recorded in its config.
+def load_student(save_directory, cls, teacher=None, device=None, dtype=None, config: LawcatConfig | None = None):
+    """Rebuild a student of class `cls` (LawcatForCausalLM, whose from_pretrained calls this) from a run directory,
+    with `teacher` or the teacher recorded in its config. This module knows files and teachers, not the model's
+    code: it builds through `cls` and `cls.from_teacher`.
 
     `teacher`: a teacher model, or where to load it from (a load_teacher source; a relative path is also looked
     up under $LAWCAT_TEACHER_ROOT); either way its fingerprint must be the recorded one. `dtype`: a torch dtype
     for the whole student, "auto" for the dtype the teacher's weights were saved in, None to keep float32.
     `config` replaces the directory's config.json (transformers' Auto classes pass the one they read)."""
     from transformers import AutoTokenizer
-
-    from .linearize import linearize
-    from .modeling import LawcatForCausalLM
 
     from ..weights import is_shipped, shipped_names_text, shipped_path
 
@@ -309,7 +309,7 @@ def load_student(save_directory, teacher=None, device=None, dtype=None, config: 
     config = config if config is not None else read_config(path)
     tensors = read_weights(path)
     if config.merged:
-        model = LawcatForCausalLM(config)
+        model = cls(config)
         _load_into(model, tensors, strict_all=True)
         saved_dtype = _stored_dtype(tensors)
     else:
@@ -318,12 +318,13 @@ def load_student(save_directory, teacher=None, device=None, dtype=None, config: 
         if found != config.teacher_fingerprint:
             where = getattr(teacher, "lawcat_source", None)
             raise TeacherMismatchError(
-                f"this checkpoint was distilled from a different teacher (fingerprint {config.teacher_fingerprint[:12]}, "
+                "this checkpoint was distilled from a different teacher "
+                f"(fingerprint {config.teacher_fingerprint[:12]}, "
                 f"given {found[:12]}{f' from {where}' if where else ''}); pass the teacher it was made from "
                 f"(recorded as {config.teacher_source})"
             )
         saved_dtype = next(teacher.parameters()).dtype
-        model = linearize(teacher, config, fingerprint=found)
+        model = cls.from_teacher(teacher, config, fingerprint=found)
         _load_into(model, tensors, strict_all=False)
     if (path / "tokenizer_config.json").is_file():
         model.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -384,21 +385,16 @@ def _read_generation_config(path: Path):
         raise CheckpointError(f"{path / GENERATION_CONFIG_NAME} is corrupt ({e}); restore it or delete it") from e
 
 
-def _canonical(name: str) -> str:
-    return name.replace(".base_layer", "")  # peft wraps LoRA targets; the tensor is still the teacher's
-
-
 def _load_into(model, tensors: dict, strict_all: bool) -> None:
     if model.config.lora:
-        from ..distill.lora import add_lora
-
         lo = model.config.lora
         add_lora(model, lo["r"], lo["alpha"], lo["dropout"], lo["targets"])
     state = model.state_dict()
     unexpected = sorted(set(tensors) - set(state))
-    own = {n for n in state if _canonical(n) not in model.teacher_param_names}
+    own = {n for n in state if canonical_name(n) not in model.teacher_param_names}
     if strict_all:
-        missing = sorted(set(state) - set(tensors) - ({"lm_head.weight"} if model.config.tie_word_embeddings else set()))
+        tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
+        missing = sorted(set(state) - set(tensors) - tied)
     else:
         missing = sorted(own - set(tensors))
     if unexpected or missing:

@@ -168,3 +168,15 @@ class LawcatConfig(PretrainedConfig):
     @vocab_size.setter
     def vocab_size(self, value):
         pass
+
+
+_DROP_KEYS = ("quantization_config", "_name_or_path", "transformers_version", "architectures")
+
+
+def teacher_config_dict(teacher_config) -> dict:
+    """The teacher's config as the student records it: everything that rebuilds the architecture, nothing that
+    names files, versions or quantization of one particular copy."""
+    data = teacher_config.to_dict()
+    for key in _DROP_KEYS:
+        data.pop(key, None)
+    return data

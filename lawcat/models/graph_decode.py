@@ -20,8 +20,8 @@ import torch
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..cuda_graphs import warm_up_on_side_stream
+from ..errors import LawcatError
 from .cache import CACHE_FIELD, LawcatCache
-from .errors import LawcatError
 
 
 class StaticDecoder:

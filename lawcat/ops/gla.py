@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from . import gla_reference as ref
+from .triton_launch import interpreting
 
 BACKENDS = ("auto", "reference", "recurrent", "fla", "triton")
 
@@ -24,15 +25,9 @@ def _pick(backend: str, x: torch.Tensor) -> str:
         raise ValueError(f"unknown GLA backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
         return "fla" if x.is_cuda else "reference"
-    if backend in ("fla", "triton") and not x.is_cuda and not (backend == "triton" and _interpret()):
+    if backend in ("fla", "triton") and not x.is_cuda and not (backend == "triton" and interpreting()):
         return "reference"
     return backend
-
-
-def _interpret() -> bool:
-    from .triton_norm_gla.ops import _interpret as interpret
-
-    return interpret()
 
 
 def gla_augmented(q, k, v_aug, g, scale: float = 1.0, initial_state=None, backend: str = "auto",

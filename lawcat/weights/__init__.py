@@ -45,7 +45,7 @@ def is_shipped(name) -> bool:
 def shipped_path(name: str) -> Path:
     """The folder of shipped student `name`; an unknown name is an error that lists the shipped ones."""
     if not is_shipped(name):
-        from ..models.errors import UnknownModelError
+        from ..errors import UnknownModelError
 
         raise UnknownModelError(f"no shipped student named {name!r}; {shipped_names_text()}")
     return ROOT / name

@@ -3,8 +3,12 @@ ones its own attention applies."""
 import pytest
 import torch
 
-from lawcat.analysis.attention_maps import (layer_input, row_distance, student_attention_weights,
-                                            teacher_attention_weights)
+from lawcat.analysis.attention_maps import (
+    layer_input,
+    row_distance,
+    student_attention_weights,
+    teacher_attention_weights,
+)
 from lawcat.layers.attention import repeat_kv
 from tests.conftest import make_teacher, trained_student
 

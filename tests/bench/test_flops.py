@@ -3,8 +3,8 @@ import pytest
 from transformers import LlamaConfig
 
 from lawcat import LawcatConfig
-from lawcat.models.architectures import arch_config, count_parameters
 from lawcat.bench.flops import ModelShape, decode_flops, matmul_flops_per_token, prefill_flops
+from lawcat.models.architectures import arch_config, count_parameters
 
 # hidden 8, MLP 16, 2 layers, 2 query heads / 1 KV head of dim 4, vocab 10.
 TINY = LlamaConfig(vocab_size=10, hidden_size=8, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from lawcat import LawcatConfig, linearize, load_teacher
-from lawcat.models.architectures import arch_config
 from lawcat.bench.cli import add_bench_parser, main
 from lawcat.bench.flops import prefill_flops
 from lawcat.bench.harness import BenchError, BenchSettings, cache_nbytes, load_pair, run_bench
 from lawcat.bench.report import read_results, validate_results
 from lawcat.bench.timing import is_oom, measure, time_runs
+from lawcat.models.architectures import arch_config
 
 LENGTHS = [64, 128]
 

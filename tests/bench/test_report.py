@@ -4,24 +4,15 @@ import json
 import pytest
 
 from lawcat.bench.plots import plot_all, series_figure
-from lawcat.bench.report import (BenchResultsError, format_count, format_length, markdown_report, merge_results,
-                                 parse_lengths, read_results, validate_results, write_report)
+from lawcat.bench.report import (
+    BenchResultsError,
+    markdown_report,
+    merge_results,
+    read_results,
+    validate_results,
+    write_report,
+)
 from tests.bench.fake import K, fake_results
-
-
-def test_parse_lengths():
-    assert parse_lengths("1k..8k") == [1024, 2048, 4096, 8192]
-    assert parse_lengths("64,128") == [64, 128]
-    assert parse_lengths("1k..4k,1m,3000,2k") == [1024, 2048, 3000, 4096, 1 << 20]
-    for bad in ("", "abc", "8k..1k", "0", "1.5"):
-        with pytest.raises(Exception, match="length|range"):
-            parse_lengths(bad)
-
-
-def test_formatting():
-    assert [format_length(n) for n in (64, 1000, 1024, 131072, 1 << 20, 3 << 19)] == \
-        ["64", "1000", "1K", "128K", "1M", "1536K"]
-    assert format_count(1_235_814_400) == "1.24B" and format_count(134_515_008) == "135M"
 
 
 def test_fake_results_are_valid_and_round_trip(tmp_path):

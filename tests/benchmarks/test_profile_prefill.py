@@ -1,11 +1,15 @@
 """benchmarks/profile_prefill.py: how profiled operators are grouped (the figures themselves need a GPU)."""
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "profile_prefill", Path(__file__).resolve().parents[2] / "benchmarks" / "profile_prefill.py")
+# The script imports its sibling benchmarks/profiling.py as `python benchmarks/profile_prefill.py` lets it.
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+_spec = importlib.util.spec_from_file_location("profile_prefill", BENCHMARKS / "profile_prefill.py")
 profile_prefill = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(profile_prefill)
 

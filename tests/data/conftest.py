@@ -29,7 +29,7 @@ TOKENIZER_NAMES = ("bpe", "meta", "word", "smol")
 
 def _training_text() -> list[str]:
     essays = load_corpus("essays").documents[:4]
-    babi = [f"{a} went to the {l}. {a} got the {o} there." for a in ACTORS for l in LOCATIONS
+    babi = [f"{a} went to the {loc}. {a} got the {o} there." for a in ACTORS for loc in LOCATIONS
             for o in OBJECTS]
     return [GARBAGE] * 10 + [TASK_DESCRIPTION, NEEDLE, FINAL_QUESTION, singular_template()] + babi + list(essays)
 

@@ -5,8 +5,9 @@ from lawcat.data import (
     DataError,
     TaskSample,
     make_samples,
-    parse_length,
+    parse_lengths,
 )
+from lawcat.units import LengthError
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -69,12 +70,14 @@ def test_training_stream_differs_from_eval(tok_bpe, task):
     assert [s.answer for s in ev] != [s.answer for s in tr]
 
 
-def test_parse_length():
-    assert parse_length("4k") == 4096 and parse_length("1K", "niah1") == 1024
-    assert parse_length("4k", "babilong-qa2") == 4000 and parse_length("0k", "babilong-qa3") == 0
-    assert parse_length("2048") == 2048 and parse_length(300) == 300 and parse_length("1.5k") == 1536
-    with pytest.raises(DataError):
-        parse_length("long")
+def test_parse_lengths_in_the_tasks_units():
+    assert parse_lengths("4k") == [4096] and parse_lengths("1K,2k", "niah1") == [1024, 2048]
+    assert parse_lengths("0k,4k", "babilong-qa2") == [0, 4000] and parse_lengths("1k..4k", "babilong-qa3") == [
+        1000, 2000, 4000]
+    assert parse_lengths("2048,1.5k") == [1536, 2048]
+    for bad in ("long", "0"):  # 0 tokens is a length for BABILong only
+        with pytest.raises(LengthError):
+            parse_lengths(bad)
 
 
 def test_sample_dict_roundtrip(tok_bpe):

@@ -162,7 +162,8 @@ def test_folder_of_parquet_json_and_arrow_files(tmp_path):
     datasets = pytest.importorskip("datasets")
     folder = tmp_path / "files"
     folder.mkdir()
-    datasets.Dataset.from_dict({"prompt": ["Q1 ", "Q2 "], "completion": ["A1", "A2"]}).to_parquet(str(folder / "a.parquet"))
+    datasets.Dataset.from_dict({"prompt": ["Q1 ", "Q2 "], "completion": ["A1", "A2"]}).to_parquet(
+        str(folder / "a.parquet"))
     _write(folder / "b.json", json.dumps({"text": "from json"}) + "\n")
     saved = tmp_path / "saved"
     datasets.Dataset.from_dict({"text": ["from arrow"]}).save_to_disk(str(saved))

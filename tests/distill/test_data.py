@@ -36,7 +36,8 @@ def test_diverse_style_reaches_the_passkey_generator(tok_bpe, monkeypatch):  # n
     seen = []
     real = distill_data.make_samples
     monkeypatch.setattr(distill_data, "make_samples", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
-    distill_data.build_examples(_recipe(style="diverse", key_digits=12, length=260), tok_bpe, "train")  # one block, this process
+    # one block, this process
+    distill_data.build_examples(_recipe(style="diverse", key_digits=12, length=260), tok_bpe, "train")
     assert seen and all(kw.get("style") == "diverse" and kw.get("key_digits") == 12 for kw in seen)
     seen.clear()
     distill_data.build_examples(_recipe(), tok_bpe, "train")

@@ -2,6 +2,7 @@
 eager and replayed from CUDA graphs, resumed exactly) and stage 2's activation checkpointing."""
 import contextlib
 import json
+from functools import partial
 
 import pytest
 import torch
@@ -9,12 +10,12 @@ import torch
 from lawcat import LawcatConfig, linearize
 from lawcat.data import BatchIterator, Encoded
 from lawcat.distill.distributed import DistContext
-from lawcat.distill.lora import add_lora, lora_parameters
 from lawcat.distill.recipe import Stage1Spec, Stage2Spec, recipe_from_dict
 from lawcat.distill.run import stage1_loss_fn, stage2_loss_fn
 from lawcat.distill.stage2 import checkpointed_layers, stage2_loss
 from lawcat.distill.trainer import Trainer
-from lawcat.models.errors import LawcatError
+from lawcat.errors import LawcatError
+from lawcat.models.lora import add_lora, lora_parameters
 from tests.conftest import make_teacher
 
 LENGTHS = [40, 33, 40, 21, 29, 40, 12, 37]

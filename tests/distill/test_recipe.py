@@ -1,7 +1,8 @@
+from pathlib import Path
+
 import pytest
 
 from lawcat.distill.recipe import RecipeError, load_recipe, recipe_from_dict
-from pathlib import Path
 
 RECIPES = sorted((Path(__file__).parents[2] / "lawcat" / "recipes").glob("*.yaml"))  # package data
 
@@ -90,7 +91,8 @@ def test_memory_switches_as_overrides():
         (4, 2, True, "bfloat16")
     assert recipe_from_dict(__import__("yaml").safe_load(r.to_yaml())) == r
     plain = load_recipe(RECIPES[0].parent / "passkey.yaml")
-    assert (plain.stage1.grad_accum, plain.stage2.activation_checkpointing, plain.teacher_dtype) == (1, False, "float32")
+    assert (plain.stage1.grad_accum, plain.stage2.activation_checkpointing, plain.teacher_dtype) == \
+        (1, False, "float32")
 
 
 @pytest.mark.parametrize("raw,msg", [

@@ -14,7 +14,7 @@ from lawcat.distill.recipe import RecipeError, recipe_from_dict
 from lawcat.distill.run import stage1_loss_fn
 from lawcat.distill.stage1 import attention_transfer_step
 from lawcat.distill.stage1_graph import GraphedStage1
-from lawcat.models.errors import LawcatError
+from lawcat.errors import LawcatError
 from tests.conftest import make_teacher
 
 
@@ -117,7 +117,8 @@ def test_replays_equal_the_eager_step(backend, preset):
         torch.testing.assert_close(got[0], ref[0], rtol=2e-2, atol=0)
         a, b = torch.cat([g.flatten() for g in got[1]]), torch.cat([g.flatten() for g in ref[1]])
         err = ((a - b).norm() / b.norm()).item()
-        print(f"\nGRAPH-vs-EAGER {backend} {preset} T={T}: loss {got[0].item():.5g} vs {ref[0].item():.5g}, grad rel err {err:.1e}")
+        print(f"\nGRAPH-vs-EAGER {backend} {preset} T={T}: loss {got[0].item():.5g} vs {ref[0].item():.5g}, "
+              f"grad rel err {err:.1e}")
         assert err < 3e-2
         with torch.no_grad():  # a parameter update between steps: the replay must read the new values
             for p in params:

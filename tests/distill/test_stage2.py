@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from lawcat import LawcatConfig, linearize
-from lawcat.distill.lora import add_lora, lora_parameters
 from lawcat.distill.recipe import recipe_from_dict
 from lawcat.distill.run import stage2_loss_fn
 from lawcat.distill.stage2 import GraphedStage2, stage2_loss, stage2_loss_right_padded
-from lawcat.models.errors import LawcatError
+from lawcat.errors import LawcatError
+from lawcat.models.lora import add_lora, lora_parameters
 from tests.conftest import make_teacher
 
 

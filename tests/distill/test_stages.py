@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from lawcat import LawcatConfig, LawcatForCausalLM, linearize
-from lawcat.distill.lora import add_lora, lora_parameters, merge_lora
 from lawcat.distill.stage1 import attention_transfer_step, per_layer_mse
+from lawcat.models.lora import add_lora, lora_parameters, merge_lora
 from tests.conftest import make_teacher
 
 
@@ -45,7 +45,8 @@ def test_stage1_grads_only_reach_own_layer():
     for p in student.lawcat_parameters():
         p.requires_grad_(True)
     attention_transfer_step(student, _batch(), 1000.0, 100.0)
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.model.layers[0].self_attn.new_parameters())
+    new_params = student.model.layers[0].self_attn.new_parameters()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in new_params)
 
 
 def test_stage2_lora_lowers_loss_and_merges_exactly(tmp_path):
@@ -158,7 +159,8 @@ def test_fused_layers_on_cuda_match_layer_by_layer_under_bf16(backend):
         runs[group] = (loss, torch.cat([p.grad.flatten() for p in student.lawcat_parameters()]))
     torch.testing.assert_close(runs[0][0], runs[1][0], rtol=2e-2, atol=0)
     err = (runs[0][1] - runs[1][1]).norm() / runs[1][1].norm()
-    print(f"\nFUSED-vs-PER-LAYER {backend}: loss {runs[0][0].item():.5g} vs {runs[1][0].item():.5g}, grad rel err {err:.1e}")
+    print(f"\nFUSED-vs-PER-LAYER {backend}: loss {runs[0][0].item():.5g} vs {runs[1][0].item():.5g}, "
+          f"grad rel err {err:.1e}")
     assert err < 3e-2
 
 

@@ -7,7 +7,7 @@ from lawcat import LawcatForCausalLM
 from lawcat.distill import run as run_mod
 from lawcat.distill.recipe import RecipeError, apply_overrides, recipe_from_dict
 from lawcat.distill.run import distill, teacher_dtype_for
-from lawcat.models.errors import LawcatError
+from lawcat.errors import LawcatError
 from tests.distill.conftest import tiny_overrides
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # only read, never allocated on

@@ -54,8 +54,10 @@ def test_same_model_name_in_two_runs_is_disambiguated(tmp_path):
     for d, ok in (("full", lambda s: True), ("no-conv", lambda s: s.length == 1024)):
         write_results(tmp_path / d, make_records("niah1", "lawcat", ok), RunInfo(model="lawcat", task="niah1"))
     # the same model on another task, in its own file: merged into the same row name
-    write_results(tmp_path / "pk", make_records("passkey", "teacher", lambda s: True), RunInfo(model="teacher", task="passkey"))
-    write_results(tmp_path / "ni", make_records("niah1", "teacher", lambda s: True), RunInfo(model="teacher", task="niah1"))
+    write_results(tmp_path / "pk", make_records("passkey", "teacher", lambda s: True),
+                  RunInfo(model="teacher", task="passkey"))
+    write_results(tmp_path / "ni", make_records("niah1", "teacher", lambda s: True),
+                  RunInfo(model="teacher", task="niah1"))
     runs = load_runs([tmp_path / "full", tmp_path / "no-conv", tmp_path / "pk", tmp_path / "ni"])
     assert {r.model for r in label_records(runs)} == {"lawcat (full)", "lawcat (no-conv)", "teacher"}
     labelled = label_records(runs[:2], labels=["LAWCAT", "LAWCAT-NC"])

@@ -4,8 +4,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from lawcat.eval.plots import plot_accuracy_vs_length, plot_depth_heatmap, plot_heatmap, plot_length_heatmap
 from lawcat.eval.accuracy import Cell, DepthTable
+from lawcat.eval.plots import plot_accuracy_vs_length, plot_depth_heatmap, plot_heatmap, plot_length_heatmap
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

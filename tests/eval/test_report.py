@@ -2,6 +2,8 @@
 
 import pytest
 
+from lawcat.eval.accuracy import Cell, accuracy_by_length_depth
+from lawcat.eval.records import ResultRecord, RunInfo
 from lawcat.eval.report import (
     markdown_depth_table,
     markdown_length_table,
@@ -9,8 +11,6 @@ from lawcat.eval.report import (
     markers_from_settings,
     write_report,
 )
-from lawcat.eval.accuracy import Cell, accuracy_by_length_depth
-from lawcat.eval.records import ResultRecord, RunInfo
 from lawcat.eval.results import write_results
 from tests.eval.test_plots import check_png
 from tests.eval.test_results import make_records
@@ -21,7 +21,8 @@ def _rec(model, length, score, task="niah1", depth=None):
 
 
 def test_markdown_table_content():
-    recs = [_rec("teacher", 1024, 1.0), _rec("teacher", 1024, 1.0), _rec("teacher", 2048, 0.0), _rec("teacher", 2048, 1.0)]
+    recs = [_rec("teacher", 1024, 1.0), _rec("teacher", 1024, 1.0), _rec("teacher", 2048, 0.0),
+            _rec("teacher", 2048, 1.0)]
     recs += [_rec("lawcat | v2", 1024, 1.0), _rec("lawcat | v2", 1024, 0.0), _rec("lawcat | v2", 1024, 0.0)]
     assert markdown_table(recs) == (
         "| Model | 1K | 2K |\n"

@@ -10,10 +10,11 @@ import pytest
 
 from lawcat.eval.accuracy import Cell, accuracy_by_length, accuracy_by_length_depth, summarize
 from lawcat.eval.errors import ResultsError, ResultsNotFoundError
-from lawcat.eval.formatting import format_length, format_score
+from lawcat.eval.formatting import format_score
 from lawcat.eval.records import ResultRecord, RunInfo
 from lawcat.eval.results import merge_runs, read_results, write_results
 from lawcat.eval.scoring import BABILONG_LABELS, TASKS
+from lawcat.units import format_length
 
 
 @dataclass

@@ -3,8 +3,15 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from lawcat.models.architectures import (ARCHITECTURES, UnknownArchitectureError, arch_config, build_random_model,
-                                        count_parameters, list_architectures, parse_reported)
+from lawcat.models.architectures import (
+    ARCHITECTURES,
+    UnknownArchitectureError,
+    arch_config,
+    build_random_model,
+    count_parameters,
+    list_architectures,
+    parse_reported,
+)
 from tests.conftest import FAMILY_CONFIGS
 
 

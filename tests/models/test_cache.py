@@ -7,8 +7,8 @@ from transformers import CompileConfig
 from transformers.cache_utils import Cache, LinearAttentionLayer
 
 from lawcat import LawcatCache, LawcatConfig, linearize
+from lawcat.errors import LawcatError
 from lawcat.models.cache import CACHE_FIELD
-from lawcat.models.errors import LawcatError
 from lawcat.models.graph_decode import StaticDecoder, _decode_step
 from tests.conftest import make_teacher
 

@@ -5,11 +5,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lawcat import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
+from lawcat import LawcatConfig, LawcatForCausalLM, load_teacher
 from lawcat.models import CheckpointError, TeacherMismatchError
 from lawcat.models import checkpoint as ckpt
 from tests.conftest import make_teacher, trained_student
-
 
 
 def test_round_trip_from_recorded_teacher_is_bit_exact(teacher_dir, tmp_path, monkeypatch):

@@ -4,14 +4,15 @@ import pytest
 import torch
 
 from lawcat import LawcatConfig, linearize
-from lawcat.models.errors import LawcatError
+from lawcat.errors import LawcatError
 from lawcat.models.graph_decode import StaticDecoder
 from tests.conftest import make_teacher
 
 
 def _student(preset, device="cpu", **cfg):
     torch.manual_seed(0)
-    student = linearize(make_teacher("llama", num_hidden_layers=2), LawcatConfig.from_preset(preset, chunk_size=16, **cfg))
+    student = linearize(make_teacher("llama", num_hidden_layers=2),
+                        LawcatConfig.from_preset(preset, chunk_size=16, **cfg))
     for p in student.lawcat_parameters():  # off the identity-like init
         with torch.no_grad():
             p.add_(0.05 * torch.randn_like(p))

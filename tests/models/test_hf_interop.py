@@ -16,7 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM
 
-from lawcat import LawcatConfig, LawcatForCausalLM, linearize, load_teacher
+from lawcat import LawcatForCausalLM, load_teacher
 from lawcat.models import CheckpointError, TeacherLoadError, TeacherMismatchError
 from lawcat.models.checkpoint import ForeignCheckpointWarning, parse_shard_size
 from lawcat.models.teacher import locate_source, portable_source

@@ -42,9 +42,12 @@ def test_forward_and_backward_match_reference(B, T, H, K, V, dtype):
         assert torch.isfinite(out).all() and torch.isfinite(state).all()
         outs[backend] = (out, state)
         grads[backend] = [t.grad for t in leaves]
-    errs = {"out": rel_err(outs["fla"][0], outs["reference"][0]), "state": rel_err(outs["fla"][1], outs["reference"][1])}
-    errs.update({f"d{name}": rel_err(a, b) for name, a, b in zip("q k v g S0".split(), grads["fla"], grads["reference"])})
-    print(f"\nPARITY B={B} T={T} H={H} K={K} V={V} {str(dtype)[6:]}: " + " ".join(f"{k}={v:.1e}" for k, v in errs.items()))
+    errs = {"out": rel_err(outs["fla"][0], outs["reference"][0]),
+            "state": rel_err(outs["fla"][1], outs["reference"][1])}
+    errs.update({f"d{name}": rel_err(a, b)
+                 for name, a, b in zip("q k v g S0".split(), grads["fla"], grads["reference"])})
+    print(f"\nPARITY B={B} T={T} H={H} K={K} V={V} {str(dtype)[6:]}: "
+          + " ".join(f"{k}={v:.1e}" for k, v in errs.items()))
     assert errs["out"] < tol and errs["state"] < tol
     for name in "q k v g S0".split():
         assert errs[f"d{name}"] < tol * 2, f"grad {name}: rel err {errs[f'd{name}']:.2e}"
@@ -77,6 +80,7 @@ def test_student_on_cuda_matches_cpu_reference():
         gpu_model = student.to("cuda")
         gpu = gpu_model(ids.cuda()).logits.cpu()
         _, cache = gpu_model.prefill(ids.cuda()[:, :200], chunk_size=64)
-        steps = [gpu_model(ids.cuda()[:, t:t + 1], past_key_values=cache, use_cache=True).logits for t in range(200, 210)]
+        steps = [gpu_model(ids.cuda()[:, t:t + 1], past_key_values=cache, use_cache=True).logits
+                 for t in range(200, 210)]
     assert rel_err(gpu, cpu) < 1e-2
     assert rel_err(torch.cat(steps, 1).cpu(), cpu[:, 200:210]) < 1e-2

@@ -7,7 +7,8 @@ from lawcat.ops.gla_reference import augment_ones, gla_chunked, gla_recurrent
 
 
 def naive_normalized(q, k, v, g, scale, S0=None, z0=None, eps=1e-6):
-    """Eq. 8 element by element: S_t = diag(a_t) S_{t-1} + k_t^T v_t; z_t = a_t * z_{t-1} + k_t; o = qS / (q.z + eps)."""
+    """Eq. 8 element by element: S_t = diag(a_t) S_{t-1} + k_t^T v_t; z_t = a_t * z_{t-1} + k_t;
+    o = qS / (q.z + eps)."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     S = torch.zeros(B, H, K, V, dtype=torch.float64) if S0 is None else S0.clone()

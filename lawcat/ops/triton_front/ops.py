@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 
 # the Triton helpers lawcat's other kernel package already has (neither imports triton at import time)
-from ..triton_norm_gla.ops import _interpret, _next_pow2, triton_available, triton_cdiv
+from ..triton_launch import cdiv, interpreting, next_pow2, triton_available
 
 
 def usable(x: torch.Tensor) -> bool:
     """Whether the fused kernel can serve this tensor here: CUDA (or the Triton interpreter) and triton importable."""
-    return (x.is_cuda or _interpret()) and triton_available()
+    return (x.is_cuda or interpreting()) and triton_available()
 
 
 @torch.compiler.disable
@@ -50,11 +50,11 @@ def conv_feature_map(x: torch.Tensor, conv_weight: torch.Tensor, map_weight: tor
     from . import _kernels as kern  # imports triton: on first use only
 
     dummy = x  # pointer for absent optional inputs (never read: the flags are off)
-    kern._conv_map_kernel[(triton_cdiv(T, block_t), B * HO)](
+    kern._conv_map_kernel[(cdiv(T, block_t), B * HO)](
         x, state.contiguous() if state is not None else dummy,
         mask.contiguous() if mask is not None else dummy,
         conv_weight.contiguous(), map_weight.contiguous(), out, T,
-        HX=HX, HO=HO, GROUPS=groups, D=D, HALF=D // 2, W=W, BT=block_t, BD=_next_pow2(D), BH=_next_pow2(D // 2),
+        HX=HX, HO=HO, GROUPS=groups, D=D, HALF=D // 2, W=W, BT=block_t, BD=next_pow2(D), BH=next_pow2(D // 2),
         HAS_STATE=state is not None and W > 1, HAS_MASK=mask is not None, MASK_OUT=mask_output and mask is not None,
         PREC="tf32x3", num_warps=4,
     )

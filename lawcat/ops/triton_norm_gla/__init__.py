@@ -5,6 +5,6 @@ computes o = num / (den + eps) with the numerator state S and the normalizer sta
 together (state [B, H, K, V+1] float32, z last).  Importing this package does not import triton.
 """
 
-from .ops import normalized_gla, triton_available
+from .ops import normalized_gla
 
-__all__ = ["normalized_gla", "triton_available"]
+__all__ = ["normalized_gla"]

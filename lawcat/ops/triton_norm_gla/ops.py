@@ -13,7 +13,9 @@ import os
 
 import torch
 
-__all__ = ["normalized_gla", "triton_available"]
+from ..triton_launch import cdiv, interpreting, next_pow2
+
+__all__ = ["normalized_gla"]
 
 CHUNK = 64
 BLOCK = 16  # rows of the blocks inside a chunk (tl.dot needs >= 16); see _kernels' docstring
@@ -36,19 +38,6 @@ def _get_kernels():
     return _kernels
 
 
-def triton_available() -> bool:
-    """True when triton imports (kernels still need a CUDA device or TRITON_INTERPRET=1)."""
-    try:
-        import triton  # noqa: F401
-    except Exception:  # pragma: no cover - depends on the machine
-        return False
-    return True
-
-
-def _interpret() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-
-
 # Debug/test knob: allocate every output and scratch buffer filled with NaN, so that an element a
 # kernel fails to write shows up (set by the tests, or LAWCAT_NORM_GLA_POISON=1).
 POISON = os.environ.get("LAWCAT_NORM_GLA_POISON", "0") not in ("", "0")
@@ -58,10 +47,6 @@ def _empty(*shape, device, dtype):
     if POISON:
         return torch.full(shape, float("nan"), device=device, dtype=dtype)
     return torch.empty(*shape, device=device, dtype=dtype)
-
-
-def _next_pow2(n: int) -> int:
-    return 1 << max(4, (int(n) - 1).bit_length())
 
 
 # Launch configuration; None = automatic.  Tuning knobs (benchmarks/bench_norm_gla.py --tune).
@@ -91,23 +76,19 @@ def _num_sms(device: torch.device) -> int:
 
 def _plan(B, T, H, K, V, device, chunks_per_segment=None, chunk=CHUNK):
     BT = chunk
-    NT = triton_cdiv(T, BT)
-    BK = _next_pow2(K)
-    BV = _next_pow2(V)
+    NT = cdiv(T, BT)
+    BK = next_pow2(K)
+    BV = next_pow2(V)
     # K tile of the sequential (state) kernels; parallelism comes from the segments
-    BKs = BK if CONFIG["seq_block_k"] is None else min(BK, _next_pow2(CONFIG["seq_block_k"]))
-    NKs = triton_cdiv(K, BKs)
+    BKs = BK if CONFIG["seq_block_k"] is None else min(BK, next_pow2(CONFIG["seq_block_k"]))
+    NKs = cdiv(K, BKs)
     if chunks_per_segment is None:
-        target = max(1, triton_cdiv(int(CONFIG["programs_per_sm"] * _num_sms(device)), B * H * NKs))
-        NS = max(1, triton_cdiv(NT, target))
+        target = max(1, cdiv(int(CONFIG["programs_per_sm"] * _num_sms(device)), B * H * NKs))
+        NS = max(1, cdiv(NT, target))
     else:
         NS = max(1, int(chunks_per_segment))
-    NSEG = triton_cdiv(NT, NS)
+    NSEG = cdiv(NT, NS)
     return dict(BT=BT, NT=NT, BK=BK, BV=BV, BKs=BKs, NKs=NKs, NS=NS, NSEG=NSEG)
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return (a + b - 1) // b
 
 
 def _prec(dtype: torch.dtype) -> str:
@@ -169,7 +150,8 @@ def _forward_states(k, v, g, initial_state, plan, output_final_state):
 
 def _check(q, k, v, g, initial_state):
     if q.dim() != 4 or k.shape != q.shape or g.shape != q.shape:
-        raise ValueError(f"q, k, g must share shape [B, T, H, K]; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(g.shape)}")
+        raise ValueError(f"q, k, g must share shape [B, T, H, K]; "
+                         f"got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(g.shape)}")
     if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
         raise ValueError(f"v must be [B, T, H, V] with q's B, T, H; got {tuple(v.shape)}")
     if not (q.dtype == k.dtype == v.dtype):
@@ -182,7 +164,7 @@ def _check(q, k, v, g, initial_state):
         raise ValueError("head dims above 256 are not supported")
     if initial_state is not None and tuple(initial_state.shape) != (B, H, K, V + 1):
         raise ValueError(f"initial_state must be [B, H, K, V+1] = {(B, H, K, V + 1)}; got {tuple(initial_state.shape)}")
-    if q.device.type != "cuda" and not _interpret():
+    if q.device.type != "cuda" and not interpreting():
         raise RuntimeError("normalized_gla (triton) needs CUDA tensors, or TRITON_INTERPRET=1 for CPU tensors")
 
 

@@ -14,7 +14,8 @@ def canonical_name(name: str) -> str:
     return name.replace(".base_layer", "")
 
 
-def add_lora(student, r: int = 8, alpha: int = 16, dropout: float = 0.0, targets=("q_proj", "k_proj", "v_proj", "o_proj")):
+def add_lora(student, r: int = 8, alpha: int = 16, dropout: float = 0.0,
+             targets=("q_proj", "k_proj", "v_proj", "o_proj")):
     """Inject LoRA adapters (peft) into the student's attention projections; records the settings in its config."""
     from peft import LoraConfig, inject_adapter_in_model
 
