@@ -27,6 +27,17 @@ class _Stop(Exception):
     """Raised by a capture hook once it has what it needs: the layers above it need not run."""
 
 
+def _read_until_stop(model, ids: torch.Tensor, hook) -> None:
+    """Run `model` on ids [1, T] until `hook` (already registered) raises _Stop; the hook is removed either way."""
+    try:
+        with torch.no_grad():
+            model(input_ids=ids, use_cache=False, logits_to_keep=1)
+    except _Stop:
+        pass
+    finally:
+        hook.remove()
+
+
 def layer_input(student, ids: torch.Tensor, layer: int):
     """(x [1, T, hidden], position_embeddings or None): what `layer`'s LawcatAttention receives when the student
     reads ids [1, T] (its own hidden states, after the layer's input norm)."""
@@ -38,14 +49,8 @@ def layer_input(student, ids: torch.Tensor, layer: int):
         seen["x"], seen["pe"] = given["x"], given.get("position_embeddings")
         raise _Stop
 
-    hook = student.model.layers[layer].self_attn.register_forward_pre_hook(capture, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            student(input_ids=ids, use_cache=False, logits_to_keep=1)
-    except _Stop:
-        pass
-    finally:
-        hook.remove()
+    _read_until_stop(student, ids, student.model.layers[layer].self_attn.register_forward_pre_hook(
+        capture, with_kwargs=True))
     return seen["x"], seen["pe"]
 
 
@@ -90,14 +95,9 @@ def teacher_attention_weights(teacher, ids: torch.Tensor, layer: int, heads=None
 
     previous = teacher.config._attn_implementation
     teacher.set_attn_implementation("eager")  # the fused kernels never form the weights
-    hook = teacher.model.layers[layer].self_attn.register_forward_hook(capture)
     try:
-        with torch.no_grad():
-            teacher(input_ids=ids, use_cache=False, logits_to_keep=1)
-    except _Stop:
-        pass
+        _read_until_stop(teacher, ids, teacher.model.layers[layer].self_attn.register_forward_hook(capture))
     finally:
-        hook.remove()
         teacher.set_attn_implementation(previous)
     weights = seen["weights"][0].float()
     return weights if heads is None else weights[list(heads)]
