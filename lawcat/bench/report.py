@@ -1,4 +1,5 @@
-"""The results file of `lawcat bench` (bench.json), its checks, the markdown tables, merging runs.
+"""The results file of `lawcat bench` (bench.json, in lawcat.results_file's envelope), its checks, the markdown
+tables (one function per section), merging runs.
 
 File format (UTF-8 JSON, written atomically; every number raw, nothing rounded)::
 
@@ -22,6 +23,7 @@ import json
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
+from ..results_file import read_envelope, write_envelope
 from ..units import GiB, MiB, format_count, format_length
 from .errors import BenchError
 from .settings import FORMAT, FORMAT_VERSION
@@ -108,22 +110,20 @@ def validate_results(results: dict) -> dict:
 
 
 def write_json(results: dict, path) -> Path:
-    path = Path(path)
-    atomic_write_bytes(path, (json.dumps(results, indent=1, default=str) + "\n").encode())
-    return path
+    """bench.json (or bench.json.gz) in the shared envelope of lawcat.results_file; every other top-level key
+    (model, matmul) is kept as it is."""
+    body = {k: v for k, v in results.items() if k not in ("format", "version", "run", "records")}
+    return write_envelope(path, FORMAT, FORMAT_VERSION, results["run"], results["records"], **body)
 
 
 def read_results(path) -> dict:
+    """A bench.json (or .json.gz), or the folder holding one, checked by validate_results."""
     path = Path(path)
     if path.is_dir():
-        path = path / "bench.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BenchResultsError(f"{path} does not exist: give a bench.json or the folder holding one") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BenchResultsError(f"{path} is not valid JSON ({e})") from e
-    return validate_results(data)
+        plain, packed = path / "bench.json", path / "bench.json.gz"
+        path = packed if packed.is_file() and not plain.is_file() else plain
+    return validate_results(read_envelope(path, FORMAT, FORMAT_VERSION, error=BenchResultsError,
+                                          made_by="lawcat bench"))
 
 
 def merge_results(parts: list[dict]) -> dict:
@@ -204,11 +204,17 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def markdown_report(results: dict) -> str:
+    """bench.md: the run's header, then one section per kind of record the run has."""
+    lines = _header(results)
+    for section in (_prefill_section, _decode_section, _op_section):
+        lines += section(results)
+    return "\n".join(lines) + "\n"
+
+
+def _header(results: dict) -> list[str]:
     run, model, mm = results["run"], results.get("model") or {}, results.get("matmul")
     mach = run.get("machine", {})
-    s = run.get("settings", {})
-    title = model.get("name") or "attention operator"
-    lines = [f"# lawcat bench: {title}", ""]
+    lines = [f"# lawcat bench: {model.get('name') or 'attention operator'}", ""]
     if model:
         lines.append(f"Model: {model.get('source', '')}; {format_count(model.get('params', 0))} parameters, "
                      f"{model.get('lawcat_params', 0):,} LAWCAT parameters, {model.get('dtype')}, "
@@ -223,77 +229,83 @@ def markdown_report(results: dict) -> str:
         lines.append(f"Command: `{' '.join(str(a) for a in run['argv'])}`")
     lines.append("Times are medians of repeated runs after warm-up (CUDA events on GPU); OOM = out of memory; "
                  "— = not run (see notes).")
+    return lines
 
+
+def _prefill_section(results: dict) -> list[str]:
     pre = _records(results, "prefill")
-    if pre:
-        names = _series_names(pre)
-        by = {(r["model"], r["length"]): r for r in pre}
-        lengths = sorted({r["length"] for r in pre})
-        header = ["tokens"] + [f"{n} ms" for n in names]
-        if {"teacher", "student"} <= set(names):
-            header.append("student speed-up")
-        header += [f"{n} peak GiB" for n in names] + [f"{n} tok/s" for n in names] + [f"{n} util" for n in names]
-        rows = []
-        for T in lengths:
-            row = [format_length(T)] + [_cell(by.get((n, T)), lambda r: format_ms(r["ms"])) for n in names]
-            if {"teacher", "student"} <= set(names):
-                t, st = by.get(("teacher", T)), by.get(("student", T))
-                ok = t and st and t["status"] == st["status"] == "ok"
-                row.append(f"{t['ms'] / st['ms']:.2f}x" if ok else "")
-            row += [_cell(by.get((n, T)), lambda r: _gib(r.get("peak_bytes"))) for n in names]
-            row += [_cell(by.get((n, T)), lambda r: f"{r['tokens_per_s']:,.0f}") for n in names]
-            row += [_cell(by.get((n, T)), lambda r: _pct(r.get("utilization"))) for n in names]
-            rows.append(row)
-        lines += ["", f"## Prefill (batch {s.get('batch', 1)})", "",
-                  f"Teacher: one HF forward (KV cache {'built' if s.get('teacher_cache', True) else 'off'}, logits of "
-                  f"the last position). Student: `prefill` in {s.get('chunk_size')}-token chunks. util = matmul FLOP/s "
-                  "(lawcat.bench.flops; teacher incl. causal attention) over the matmul reference.", ""]
-        lines += _table(header, rows) + _notes(pre)
+    if not pre:
+        return []
+    s = results["run"].get("settings", {})
+    names = _series_names(pre)
+    by = {(r["model"], r["length"]): r for r in pre}
+    both = {"teacher", "student"} <= set(names)
+    header = ["tokens"] + [f"{n} ms" for n in names] + (["student speed-up"] if both else [])
+    header += [f"{n} peak GiB" for n in names] + [f"{n} tok/s" for n in names] + [f"{n} util" for n in names]
+    rows = []
+    for T in sorted({r["length"] for r in pre}):
+        row = [format_length(T)] + [_cell(by.get((n, T)), lambda r: format_ms(r["ms"])) for n in names]
+        if both:
+            t, st = by.get(("teacher", T)), by.get(("student", T))
+            ok = t and st and t["status"] == st["status"] == "ok"
+            row.append(f"{t['ms'] / st['ms']:.2f}x" if ok else "")
+        row += [_cell(by.get((n, T)), lambda r: _gib(r.get("peak_bytes"))) for n in names]
+        row += [_cell(by.get((n, T)), lambda r: f"{r['tokens_per_s']:,.0f}") for n in names]
+        row += [_cell(by.get((n, T)), lambda r: _pct(r.get("utilization"))) for n in names]
+        rows.append(row)
+    intro = (f"Teacher: one HF forward (KV cache {'built' if s.get('teacher_cache', True) else 'off'}, logits of "
+             f"the last position). Student: `prefill` in {s.get('chunk_size')}-token chunks. util = matmul FLOP/s "
+             "(lawcat.bench.flops; teacher incl. causal attention) over the matmul reference.")
+    return ["", f"## Prefill (batch {s.get('batch', 1)})", "", intro, ""] + _table(header, rows) + _notes(pre)
 
+
+def _decode_section(results: dict) -> list[str]:
     dec = _records(results, "decode")
-    if dec:
-        names = _series_names(dec)
-        by = {(r["model"], r["length"]): r for r in dec}
-        header = (["context"] + [f"{n} ms/token" for n in names] + [f"{n} tok/s" for n in names]
-                  + [f"{n} cache MiB" for n in names] + [f"{n} peak GiB" for n in names])
-        rows = []
-        for C in sorted({r["length"] for r in dec}):
-            rows.append([format_length(C)]
-                        + [_cell(by.get((n, C)), lambda r: format_ms(r["ms"])) for n in names]
-                        + [_cell(by.get((n, C)), lambda r: f"{r['tokens_per_s']:,.1f}") for n in names]
-                        + [_cell(by.get((n, C)), lambda r: f"{r['state_bytes'] / MiB:,.2f}") for n in names]
-                        + [_cell(by.get((n, C)), lambda r: _gib(r.get("peak_bytes"))) for n in names])
-        lines += ["", f"## Decode (batch {s.get('batch', 1)}, median of {s.get('decode_steps')} steps after "
-                  f"{s.get('decode_warmup')} warm-up steps)", "",
-                  ("Teacher: HF StaticCache, each step replayed from a CUDA graph on CUDA "
-                   "(lawcat.bench.teacher_decode). " if s.get("teacher_decode_graph")
-                   else "Teacher: HF DynamicCache, eager. ")
-                  + "Student: the recurrent LawcatCache (constant size), "
-                  + ("each step replayed from a CUDA graph on CUDA (lawcat.models.graph_decode)."
-                     if s.get("decode_graph")
-                     else "eager, no CUDA graphs."),
-                  ""]
-        lines += _table(header, rows) + _notes(dec)
+    if not dec:
+        return []
+    s = results["run"].get("settings", {})
+    names = _series_names(dec)
+    by = {(r["model"], r["length"]): r for r in dec}
+    header = (["context"] + [f"{n} ms/token" for n in names] + [f"{n} tok/s" for n in names]
+              + [f"{n} cache MiB" for n in names] + [f"{n} peak GiB" for n in names])
+    rows = [[format_length(C)]
+            + [_cell(by.get((n, C)), lambda r: format_ms(r["ms"])) for n in names]
+            + [_cell(by.get((n, C)), lambda r: f"{r['tokens_per_s']:,.1f}") for n in names]
+            + [_cell(by.get((n, C)), lambda r: f"{r['state_bytes'] / MiB:,.2f}") for n in names]
+            + [_cell(by.get((n, C)), lambda r: _gib(r.get("peak_bytes"))) for n in names]
+            for C in sorted({r["length"] for r in dec})]
+    teacher = ("Teacher: HF StaticCache, each step replayed from a CUDA graph on CUDA (lawcat.bench.teacher_decode). "
+               if s.get("teacher_decode_graph") else "Teacher: HF DynamicCache, eager. ")
+    student = ("Student: the recurrent LawcatCache (constant size), "
+               + ("each step replayed from a CUDA graph on CUDA (lawcat.models.graph_decode)."
+                  if s.get("decode_graph") else "eager, no CUDA graphs."))
+    title = (f"## Decode (batch {s.get('batch', 1)}, median of {s.get('decode_steps')} steps after "
+             f"{s.get('decode_warmup')} warm-up steps)")
+    return ["", title, "", teacher + student, ""] + _table(header, rows) + _notes(dec)
 
+
+def _op_section(results: dict) -> list[str]:
     ops = _records(results, "op")
-    if ops:
-        names = _series_names(ops, preferred=("sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "gla",
-                                              "gla-triton"))
-        by = {(r["model"], r["length"]): r for r in ops}
-        shp = ops[0].get("shape") or {}
-        rows = [[format_length(T)] + [_cell(by.get((n, T)), lambda r: format_ms(r["ms"])) for n in names]
-                for T in sorted({r["length"] for r in ops})]
-        notes = [f"{n}: {', '.join(f'{k}={v}' for k, v in r.items() if k in ('gqa', 'backend'))}"
-                 for n in names for r in [next(x for x in ops if x["model"] == n)] if r.get("gqa") or r.get("backend")]
-        shape_text = (f"{shp['heads']} query heads, {shp['kv_heads']} KV heads, head dim {shp['head_dim']}, "
-                      if {"heads", "kv_heads", "head_dim"} <= set(shp) else "")
-        lines += ["", f"## Attention operator alone ({shape_text}batch {s.get('batch', 1)}, {run.get('dtype')}; "
-                  "median ms)", "",
-                  "SDPA: causal, under `torch.nn.attention.sdpa_kernel(<backend>)`. gla: "
-                  "`lawcat.ops.gla.normalized_gla` (feature dim = head dim, Eq. 8 normalizer)"
-                  + (f"; {'; '.join(notes)}" if notes else "") + ".", ""]
-        lines += _table(["T"] + names, rows) + _notes(ops)
-    return "\n".join(lines) + "\n"
+    if not ops:
+        return []
+    run = results["run"]
+    s = run.get("settings", {})
+    names = _series_names(ops, preferred=("sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "gla",
+                                          "gla-triton"))
+    by = {(r["model"], r["length"]): r for r in ops}
+    shp = ops[0].get("shape") or {}
+    rows = [[format_length(T)] + [_cell(by.get((n, T)), lambda r: format_ms(r["ms"])) for n in names]
+            for T in sorted({r["length"] for r in ops})]
+    notes = [f"{n}: {', '.join(f'{k}={v}' for k, v in r.items() if k in ('gqa', 'backend'))}"
+             for n in names for r in [next(x for x in ops if x["model"] == n)] if r.get("gqa") or r.get("backend")]
+    shape_text = (f"{shp['heads']} query heads, {shp['kv_heads']} KV heads, head dim {shp['head_dim']}, "
+                  if {"heads", "kv_heads", "head_dim"} <= set(shp) else "")
+    title = (f"## Attention operator alone ({shape_text}batch {s.get('batch', 1)}, {run.get('dtype')}; "
+             "median ms)")
+    intro = ("SDPA: causal, under `torch.nn.attention.sdpa_kernel(<backend>)`. gla: "
+             "`lawcat.ops.gla.normalized_gla` (feature dim = head dim, Eq. 8 normalizer)"
+             + (f"; {'; '.join(notes)}" if notes else "") + ".")
+    return ["", title, "", intro, ""] + _table(["T"] + names, rows) + _notes(ops)
 
 
 def write_report(results: dict, out_dir, plots: bool = True) -> dict[str, Path]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..cuda_graphs import warm_up_on_side_stream
+from ..cuda_graphs import capture
 
 
 class StaticTeacherDecoder:
@@ -52,11 +52,8 @@ class StaticTeacherDecoder:
             raise RuntimeError("prefill first")
         self.token.copy_(token)
         if self.capture and self.graph is None:
-            warm_up_on_side_stream(self._forward, 2)  # writes slot p twice; the replay below writes it for real
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.logits = self._forward()
-            self.graph = graph
+            # the warm-up writes slot p twice; the replay below writes it for real
+            self.graph, self.logits = capture(self._forward, 2)
         if self.graph is not None:
             self.graph.replay()
             logits = self.logits

@@ -26,7 +26,7 @@ from functools import partial
 
 import torch
 
-from ..cuda_graphs import warm_up_on_side_stream
+from ..cuda_graphs import capture
 from ..errors import LawcatError
 
 
@@ -127,17 +127,16 @@ class GraphedStep:
                        torch.empty((), dtype=torch.float32, device=ref.device))
         self._load(entry, batch, token_count)
 
-        def warm_step():  # Triton compiles, cuBLAS/cuDNN pick their kernels
+        def clear_grads():
             for p in self.params:
                 p.grad = None
+
+        def warm_step():  # Triton compiles, cuBLAS/cuDNN pick their kernels; its gradients are dropped
+            clear_grads()
             self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
 
-        warm_up_on_side_stream(warm_step, self.warmup)
-        for p in self.params:
-            p.grad = None
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            loss = self.graph_fn(entry.inputs, entry.token_count, self.autocast, True)
+        graph, loss = capture(lambda: self.graph_fn(entry.inputs, entry.token_count, self.autocast, True),
+                              self.warmup, pool=self.pool, warm_fn=warm_step, before_capture=clear_grads)
         without = sum(p.grad is None for p in self.params)
         if without:
             raise LawcatError(f"the captured {self.name} step leaves {without} trained parameter(s) without a "

@@ -11,7 +11,7 @@ Conventions (one for every task, passkey included):
 * ``length`` is the requested length bucket in tokens (the column a table shows), and
   ``n_tokens`` the measured prompt length; a cell also reports the mean ``n_tokens``.
 
-File format (``results.json``, UTF-8 JSON, written atomically)::
+File format (``results.json``, UTF-8 JSON, written atomically; the envelope of :mod:`lawcat.results_file`)::
 
     {"format": "lawcat-results", "version": 1,
      "run": {"model": ..., "task": ..., "seed": ..., "settings": {...},
@@ -29,19 +29,17 @@ in :mod:`lawcat.eval.accuracy` and written as labels by :mod:`lawcat.eval.format
 
 from __future__ import annotations
 
-import gzip
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lawcat.atomic import atomic_write_text
 from lawcat.eval.accuracy import models_of, summarize, tasks_of
 from lawcat.eval.errors import ResultsError, ResultsNotFoundError
 from lawcat.eval.records import REQUIRED_RECORD_FIELDS, ResultRecord, RunInfo
+from lawcat.results_file import read_envelope, write_envelope
 
 __all__ = [
     "FORMAT",
@@ -76,9 +74,6 @@ class Results:
         return tasks_of(self.records)
 
 
-# ----------------------------------------------------------------------------- atomic files
-
-
 # ----------------------------------------------------------------------------- read / write
 
 
@@ -91,36 +86,6 @@ def resolve_results_path(path: str | os.PathLike) -> Path:
     plain = path / RESULTS_FILENAME
     packed = path / (RESULTS_FILENAME + ".gz")
     return packed if packed.is_file() and not plain.is_file() else plain
-
-
-def _read_text(file: Path) -> str:
-    data = file.read_bytes()
-    if file.name.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise ResultsError(f"{file} is not a readable gzip file ({e}); it is truncated or corrupt") from None
-    return data.decode("utf-8")
-
-
-def _jsonable(x: Any) -> Any:
-    """JSON-safe copy: tuples -> lists, numpy/torch scalars -> Python, NaN -> None, rest -> str."""
-    if x is None or isinstance(x, (bool, int, str)):
-        return x
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "item") and callable(x.item):  # numpy / torch scalars
-        try:
-            return _jsonable(x.item())
-        except (TypeError, ValueError):
-            pass
-    if isinstance(x, os.PathLike):
-        return os.fspath(x)
-    return str(x)
 
 
 def _summary_dict(records: Sequence[ResultRecord]) -> dict[str, Any]:
@@ -148,15 +113,8 @@ def write_results(
         if not (0.0 <= r.score <= 1.0):
             raise ValueError(f"record {i} has score {r.score}; scores are per sample in [0, 1]")
     run = run_info if isinstance(run_info, RunInfo) else RunInfo.from_dict(run_info)
-    doc = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "run": _jsonable(asdict(run)),
-        "summary": _jsonable(_summary_dict(records)),
-        "records": [_jsonable(asdict(r)) for r in records],
-    }
-    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    return atomic_write_text(resolve_results_path(path), text)
+    return write_envelope(resolve_results_path(path), FORMAT, FORMAT_VERSION, asdict(run),
+                          [asdict(r) for r in records], summary=_summary_dict(records))
 
 
 def read_results(path: str | os.PathLike) -> Results:
@@ -171,25 +129,7 @@ def read_results(path: str | os.PathLike) -> Results:
             f"no results file at {file}: pass a run directory containing {RESULTS_FILENAME} "
             f"or the path of a results .json file (run `lawcat eval ... --out DIR` to make one)"
         )
-    try:
-        doc = json.loads(_read_text(file))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResultsError(
-            f"{file} is not valid JSON ({e}); it is truncated or corrupt: re-run the evaluation"
-        ) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ResultsError(
-            f"{file} is not a lawcat results file (missing \"format\": \"{FORMAT}\"); "
-            f"pass a results.json written by `lawcat eval`"
-        )
-    version = doc.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise ResultsError(
-            f"{file} has results format version {version!r}, this lawcat reads versions up to "
-            f"{FORMAT_VERSION}: upgrade lawcat"
-        )
-    if not isinstance(doc.get("run"), dict) or not isinstance(doc.get("records"), list):
-        raise ResultsError(f"{file} lacks its 'run' or 'records' section; it is corrupt: re-run the evaluation")
+    doc = read_envelope(file, FORMAT, FORMAT_VERSION, error=ResultsError, made_by="lawcat eval")
     try:
         run = RunInfo.from_dict(doc["run"])
     except (ResultsError, TypeError) as e:

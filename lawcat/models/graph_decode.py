@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from ..cuda_graphs import warm_up_on_side_stream
+from ..cuda_graphs import capture
 from ..errors import LawcatError
 from .cache import CACHE_FIELD, LawcatCache
 
@@ -51,11 +51,8 @@ class StaticDecoder:
 
     def _capture(self, warmup: int) -> None:
         saved = self.cache.snapshot()
-        with torch.no_grad():  # compiles the kernels; the state the warm-up advances is restored below
-            warm_up_on_side_stream(self._step, warmup)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.no_grad(), torch.cuda.graph(self.graph):
-            self.logits = self._step()
+        with torch.no_grad():  # the warm-up compiles the kernels and advances the state, restored below
+            self.graph, self.logits = capture(self._step, warmup)
         self.cache.restore(saved)  # capture ran nothing; undo the warm-up's steps
 
     @torch.no_grad()

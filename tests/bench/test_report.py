@@ -10,6 +10,7 @@ from lawcat.bench.report import (
     merge_results,
     read_results,
     validate_results,
+    write_json,
     write_report,
 )
 from tests.bench.fake import K, fake_results
@@ -53,6 +54,16 @@ def test_read_results_errors(tmp_path):
     (tmp_path / "bench.json").write_text("{not json")
     with pytest.raises(BenchResultsError, match="not valid JSON"):
         read_results(tmp_path)
+    (tmp_path / "bench.json").write_text(json.dumps({**fake_results(), "version": 9}))
+    with pytest.raises(BenchResultsError, match="upgrade lawcat"):
+        read_results(tmp_path)
+
+
+def test_a_gzipped_bench_json_reads_like_the_plain_one(tmp_path):
+    """Committed results may keep bench.json gzipped; a folder with only bench.json.gz reads it."""
+    res = fake_results()
+    write_json(res, tmp_path / "bench.json.gz")
+    assert read_results(tmp_path) == read_results(tmp_path / "bench.json.gz") == json.loads(json.dumps(res))
 
 
 def _row(md, section, first_cell):

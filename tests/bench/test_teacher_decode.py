@@ -40,3 +40,23 @@ def test_teacher_decode_graph_in_the_bench(pair):  # noqa: F811
     rec = _get(res, "decode", "teacher", 64)
     assert rec["status"] == "ok" and rec["teacher_cache"] == "static" and rec["decode_graph"] is False
     assert len(rec["times_ms"]) == 2 and rec["state_bytes"] == rec["state_bytes_after_prefill"] > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("context", [20, 1024])
+def test_graphed_static_decode_equals_the_dynamic_cache_on_cuda(context):
+    """The replayed graph writes slot p, advances p on the device and gives the eager DynamicCache logits."""
+    torch.manual_seed(0)
+    teacher = make_teacher("llama", max_position_embeddings=2048).eval().cuda()
+    vocab = teacher.config.vocab_size
+    ids, steps = torch.randint(0, vocab, (2, context), device="cuda"), torch.randint(0, vocab, (2, 6), device="cuda")
+    with torch.no_grad():
+        cache = teacher(input_ids=ids, use_cache=True).past_key_values
+        ref = [teacher(input_ids=steps[:, i:i + 1], past_key_values=cache, use_cache=True).logits for i in range(6)]
+        decoder = StaticTeacherDecoder(teacher, context + 7, capture=True)
+        decoder.prefill(ids)
+        got = [decoder.step(steps[:, i:i + 1]).clone() for i in range(6)]
+    assert decoder.graph is not None and int(decoder.position) == context + 6
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

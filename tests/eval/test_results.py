@@ -184,7 +184,7 @@ def test_read_errors(tmp_path):
     with pytest.raises(ResultsError, match="corrupt"):
         read_results(tmp_path)
     path.write_text(json.dumps({"hello": "world"}))
-    with pytest.raises(ResultsError, match="not a lawcat results file"):
+    with pytest.raises(ResultsError, match="not a lawcat-results file"):
         read_results(tmp_path)
     path.write_text(json.dumps({"format": "lawcat-results", "version": 99, "run": {}, "records": []}))
     with pytest.raises(ResultsError, match="upgrade lawcat"):
