@@ -8,14 +8,24 @@ more about launch overhead than about attention. This gives the teacher the same
 (`lawcat bench --teacher-decode-graph`).
 
 The cache has a fixed length: every position is a fixed slot, so a step written at position p is idempotent (a
-warm-up or capture run at p is overwritten by the real step at p), and the position advances on the device after
-each replay.
+warm-up run at p is overwritten by the real step at p), and the position advances on the device after each replay.
+Transformers' static layers (5.x) write at a length counter of their own, which every forward advances in place and
+which ignores `cache_position`: the capture's warm-up would move it past the prompt, so the real steps would land in
+later slots, attend over the warm-up's junk, and run off the cache's end. The counters are put back after the
+warm-up, so the first replay writes slot p.
 """
 from __future__ import annotations
 
 import torch
 
 from ..cuda_graphs import capture
+
+
+def _length_counters(cache) -> list[torch.Tensor]:
+    """The per-layer tensors in which transformers' static layers count the tokens written (none in versions whose
+    layers write at `cache_position`)."""
+    counters = [getattr(layer, "cumulative_length", None) for layer in getattr(cache, "layers", [])]
+    return [c for c in counters if isinstance(c, torch.Tensor)]
 
 
 class StaticTeacherDecoder:
@@ -52,8 +62,11 @@ class StaticTeacherDecoder:
             raise RuntimeError("prefill first")
         self.token.copy_(token)
         if self.capture and self.graph is None:
-            # the warm-up writes slot p twice; the replay below writes it for real
-            self.graph, self.logits = capture(self._forward, 2)
+            counters = _length_counters(self.cache)
+            before = [c.clone() for c in counters]
+            self.graph, self.logits = capture(self._forward, 2)  # the warm-up runs two steps at slot p
+            for counter, value in zip(counters, before):
+                counter.copy_(value)
         if self.graph is not None:
             self.graph.replay()
             logits = self.logits

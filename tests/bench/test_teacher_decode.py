@@ -60,3 +60,44 @@ def test_graphed_static_decode_equals_the_dynamic_cache_on_cuda(context):
     assert decoder.graph is not None and int(decoder.position) == context + 6
     for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+class _ReplayedCall:
+    """A stand-in CUDA graph for CPU: the capture's warm-up runs for real (as on a GPU), and a replay runs the
+    captured function again into the captured output."""
+
+    def __init__(self, fn, out):
+        self.fn, self.out = fn, out
+
+    def replay(self):
+        self.out.copy_(self.fn())
+
+
+def _fake_capture(fn, warmup=2, **_):
+    for _ in range(warmup):
+        fn()
+    return _ReplayedCall(fn, fn()), None  # the graph; the caller takes its output
+
+
+def test_the_capture_warm_up_does_not_shift_the_steps(monkeypatch):
+    """The warm-up before a capture runs real forwards, which advance transformers' static-layer counters: the
+    steps after it must still write slot p and match the DynamicCache decode."""
+    import lawcat.bench.teacher_decode as td
+
+    def capture(fn, warmup=2, **kw):
+        graph, _ = _fake_capture(fn, warmup)
+        return graph, graph.out
+
+    monkeypatch.setattr(td, "capture", capture)
+    torch.manual_seed(0)
+    teacher = make_teacher("llama").eval()
+    ids, steps = torch.randint(0, 97, (2, 20)), torch.randint(0, 97, (2, 4))
+    with torch.no_grad():
+        cache = teacher(input_ids=ids, use_cache=True).past_key_values
+        ref = [teacher(input_ids=steps[:, i:i + 1], past_key_values=cache, use_cache=True).logits for i in range(4)]
+        decoder = td.StaticTeacherDecoder(teacher, 25, capture=True)
+        decoder.prefill(ids)
+        got = [decoder.step(steps[:, i:i + 1]).clone() for i in range(4)]
+    assert decoder.graph is not None
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
