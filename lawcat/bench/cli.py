@@ -42,11 +42,14 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--decode-warmup", type=int, default=4)
     s.add_argument("--decode-graph", action="store_true",
                    help="the student's decode steps replayed from a CUDA graph (lawcat.models.graph_decode); the "
-                        "teacher's KV cache grows every step, so its steps stay eager (see --teacher-decode-graph)")
-    s.add_argument("--teacher-decode-graph", action="store_true",
-                   help="the teacher's decode with a fixed-length KV cache (transformers' StaticCache), each step "
-                        "replayed from a CUDA graph (lawcat.bench.teacher_decode): its fastest decode, "
-                        "for a fair ratio")
+                        "teacher's KV cache grows every step, so its steps stay eager (see --teacher-decode)")
+    s.add_argument("--decode-batches", default=None,
+                   help="comma list of decode batch sizes, e.g. 1,16,64 (default: --batch); each a table of its own")
+    s.add_argument("--teacher-decode", default="dynamic",
+                   help="comma list of the teacher's decode paths, each timed as its own series: dynamic (HF "
+                        "DynamicCache, eager), and over transformers' StaticCache static (eager), graph (each step "
+                        "replayed from a CUDA graph; CUDA only) and compiled (torch.compile, mode reduce-overhead on "
+                        "CUDA: transformers' documented fast path). The student's speed-up is against the fastest")
     s.add_argument("--op-lengths", default=None, help="attention-operator lengths (default: --lengths)")
     s.add_argument("--op-methods", default=None,
                    help="comma list of sdpa-flash, sdpa-cudnn, sdpa-efficient, sdpa-math, gla, gla-triton "
@@ -121,6 +124,15 @@ def _progress(r: dict) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        return [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        from .errors import BenchError
+
+        raise BenchError(f"--decode-batches {text!r}: give whole numbers, e.g. 1,16,64") from None
+
+
 def cmd_bench(args) -> int:
     import torch
 
@@ -156,7 +168,8 @@ def cmd_bench(args) -> int:
         what=tuple(w.strip() for w in args.what.split(",") if w.strip()),
         lengths=parse_lengths(args.lengths), decode_contexts=parse_lengths(args.decode_contexts),
         decode_steps=args.decode_steps, decode_warmup=args.decode_warmup, decode_graph=args.decode_graph,
-        teacher_decode_graph=args.teacher_decode_graph,
+        decode_batches=_batch_sizes(args.decode_batches) if args.decode_batches else None,
+        teacher_decode=tuple(m.strip() for m in args.teacher_decode.split(",") if m.strip()),
         op_lengths=parse_lengths(args.op_lengths) if args.op_lengths else None,
         op_methods=[m.strip() for m in args.op_methods.split(",")] if args.op_methods else None,
         op_heads=heads, op_kv_heads=kv_heads, op_head_dim=head_dim,

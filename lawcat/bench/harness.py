@@ -47,7 +47,7 @@ from .flops import ModelShape
 from .measure import cache_nbytes, global_warmup, measure_decode, measure_prefill
 from .planner import Planner
 from .settings import FORMAT, FORMAT_VERSION, KINDS, OP_METHODS, BenchSettings
-from .timing import matmul_rate
+from .timing import copy_bandwidth, matmul_rate
 
 __all__ = ["BenchError", "BenchSettings", "FORMAT", "FORMAT_VERSION", "KINDS", "OP_METHODS", "cache_nbytes",
            "default_op_methods", "load_pair", "run_bench"]
@@ -166,6 +166,7 @@ def run_bench(teacher, student, settings: BenchSettings | None = None, device="c
                 "settings": asdict(s), "machine": machine_info(device)},
         "model": {k: v for k, v in info.items() if k != "shape_obj"} if needs_models or info.get("name") else None,
         "matmul": None,
+        "bandwidth": None,
         "records": [],
     }
     results["run"]["settings"]["what"] = list(s.what)
@@ -185,6 +186,10 @@ def run_bench(teacher, student, settings: BenchSettings | None = None, device="c
     if "matmul" in s.what or "prefill" in s.what:
         results["matmul"] = matmul_rate(device, dtype, s.matmul_n)
         rate = results["matmul"]["flops_per_s"]
+        if on_record is not None:
+            on_record(results)
+    if "decode" in s.what:  # the decode floor's reference: bytes a step must read over this rate
+        results["bandwidth"] = copy_bandwidth(device)
         if on_record is not None:
             on_record(results)
     if "prefill" in s.what:

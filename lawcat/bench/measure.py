@@ -4,7 +4,8 @@
   the last position only). Student: `student.prefill` through its chunked path (`chunk_size` tokens per call),
   so its memory stays flat in T. Latency, tokens/s, peak memory, FLOPs and utilisation.
 * decode: after a prompt of C tokens (prefilled, untimed), `decode_steps` single-token steps, each timed
-  (teacher: HF DynamicCache; student: the recurrent LawcatCache). ms/token, tokens/s, cache bytes, peak memory.
+  (teacher: HF DynamicCache, and each other path of `teacher_decode` as its own series; student: the recurrent
+  LawcatCache). ms/token, tokens/s, cache bytes, peak memory.
 
 Each function appends one record per (length, model) through `emit` and tells the planner how it went; a point
 that fails is recorded with its status (oom / error), never raised.
@@ -17,7 +18,7 @@ import torch
 
 from ..models.graph_decode import StaticDecoder
 from .flops import decode_flops, prefill_flops
-from .settings import BenchSettings
+from .settings import BenchSettings, teacher_series
 from .teacher_decode import StaticTeacherDecoder
 from .timing import free_memory, is_oom, measure, median, synchronize
 
@@ -90,8 +91,9 @@ def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, e
         free_memory(device)
 
 
-def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
-    """Prefill `ids` (untimed), then time each of the decoding steps. Returns a record fragment."""
+def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device, mode: str = "dynamic"):
+    """Prefill `ids` (untimed), then time each of the decoding steps. Returns a record fragment. `mode`: the
+    teacher's decode path (lawcat.bench.settings.TEACHER_DECODE_MODES)."""
     cuda = torch.device(device).type == "cuda"
     free_memory(device)
     cache = None
@@ -99,10 +101,10 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
     try:
         with torch.no_grad():
             t0 = time.perf_counter()
-            teacher_static = name == "teacher" and s.teacher_decode_graph
-            if teacher_static:  # a fixed-length cache, each step one CUDA graph (lawcat.bench.teacher_decode)
+            teacher_static = name == "teacher" and mode != "dynamic"
+            if teacher_static:  # a fixed-length cache (lawcat.bench.teacher_decode)
                 teacher_decoder = StaticTeacherDecoder(model, ids.shape[1] + s.decode_warmup + s.decode_steps + 1,
-                                                       capture=cuda)
+                                                       mode=mode)
                 teacher_decoder.prefill(ids)
                 cache = teacher_decoder.cache
             elif name == "teacher":
@@ -119,9 +121,9 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
                 decoder = StaticDecoder(model, cache, capture=cuda)
                 decode = decoder.step
                 out["decode_graph"] = decoder.graph is not None
-            elif teacher_static:  # captured at the first warm-up step (not timed), replayed after
+            elif teacher_static:  # graph / compiled: captured or compiled in the warm-up steps (not timed)
                 decode = teacher_decoder.step
-                out["decode_graph"] = cuda
+                out["decode_graph"] = mode == "graph"
                 out["teacher_cache"] = "static"
             else:
                 def decode(step):
@@ -162,32 +164,58 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device):
 
 
 def measure_decode(teacher, student, info, s: BenchSettings, device, planner, emit):
-    """One decode record per (context length, model)."""
+    """One decode record per (batch, context length, model series), each with `floor_bytes`: what one step must
+    read at least (the model's weights, and the teacher's keys and values of the context or the student's state),
+    which over the run's copy bandwidth is the step's floor."""
     models = {"teacher": teacher, "student": student}
     lawcat = student.config if student is not None else None
     vocab = info["shape"]["vocab"]
-    for C in s.decode_contexts:
-        ids = random_ids(vocab, s.batch, C, device, s.seed + C)
-        steps_ids = random_ids(vocab, s.batch, s.decode_warmup + s.decode_steps, device, s.seed + 1)
-        for name in s.models:
-            series = ("decode", name)
-            base = {"kind": "decode", "model": name, "length": C, "batch": s.batch, "steps": s.decode_steps}
-            reason = planner.skip_reason(series, C, 2.0 if name == "teacher" else 1.0)
-            if reason:
-                emit({**base, "status": "skipped", "reason": reason})
-                continue
-            rec = {**base, **_decode_point(models[name], name, ids, steps_ids, s, device)}
-            fl = decode_flops(info["shape_obj"], C, name, lawcat, batch=s.batch)["total"]
-            rec = with_flops(rec, fl, None, s.batch)
-            rec.pop("utilization", None)
-            emit(rec)
-            if rec["status"] == "ok":
-                point_s = rec["prefill_s"] + (s.decode_warmup + s.decode_steps) * rec["wall_ms_per_token"] / 1e3
-                planner.done(series, C, rec, point_s, repeated=False)
-            else:
-                planner.done(series, C, rec)
-        del ids, steps_ids
-        free_memory(device)
+    weights = {name: sum(p.numel() * p.element_size() for p in m.parameters())
+               for name, m in models.items() if m is not None}
+    for B in s.decode_batches or [s.batch]:
+        for C in s.decode_contexts:
+            ids = random_ids(vocab, B, C, device, s.seed + C)
+            steps_ids = random_ids(vocab, B, s.decode_warmup + s.decode_steps, device, s.seed + 1)
+            for name, mode in _decode_series(s):
+                _decode_series_point(models[name], name, mode, ids, steps_ids, weights[name], info, lawcat, s,
+                                     device, planner, emit)
+            del ids, steps_ids
+            free_memory(device)
+
+
+def _decode_series_point(model, name, mode, ids, steps_ids, weights_bytes, info, lawcat, s, device, planner, emit):
+    B, C = ids.shape
+    label = teacher_series(mode) if name == "teacher" else name
+    series = ("decode", label, B)
+    base = {"kind": "decode", "model": label, "length": C, "batch": B, "steps": s.decode_steps}
+    if name == "teacher":
+        base["decode_mode"] = mode
+    if mode == "graph" and torch.device(device).type != "cuda":
+        emit({**base, "status": "unsupported", "reason": "a CUDA graph needs a CUDA device"})
+        return
+    reason = planner.skip_reason(series, C, 2.0 if name == "teacher" else 1.0)
+    if reason:
+        emit({**base, "status": "skipped", "reason": reason})
+        return
+    rec = {**base, **_decode_point(model, name, ids, steps_ids, s, device, mode)}
+    rec = with_flops(rec, decode_flops(info["shape_obj"], C, name, lawcat, batch=B)["total"], None, B)
+    rec.pop("utilization", None)
+    if rec["status"] == "ok":
+        elem = next(model.parameters()).element_size()
+        shape = info["shape_obj"]
+        kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * C * B * elem
+        rec["floor_bytes"] = weights_bytes + (kv if name == "teacher" else rec["state_bytes"])
+    emit(rec)
+    if rec["status"] == "ok":
+        point_s = rec["prefill_s"] + (s.decode_warmup + s.decode_steps) * rec["wall_ms_per_token"] / 1e3
+        planner.done(series, C, rec, point_s, repeated=False)
+    else:
+        planner.done(series, C, rec)
+
+
+def _decode_series(s: BenchSettings) -> list[tuple[str, str]]:
+    """(model, teacher decode mode) of each decode series, in the order they run."""
+    return [(name, mode) for name in s.models for mode in (s.teacher_decode if name == "teacher" else ("",))]
 
 
 def global_warmup(models: dict, info: dict, s: BenchSettings, device) -> dict:

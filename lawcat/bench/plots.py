@@ -27,11 +27,13 @@ __all__ = ["DPI", "plot_all", "plot_decode_latency", "plot_decode_memory", "plot
            "plot_prefill_latency", "plot_prefill_memory", "plot_series", "series_figure"]
 
 DPI = 150
-_COLORS = {"teacher": "#d62728", "student": "#1f77b4", "sdpa-flash": "#d62728", "sdpa-cudnn": "#ff7f0e",
+_COLORS = {"teacher": "#d62728", "teacher-static": "#ff9896", "teacher-graph": "#ff7f0e", "teacher-compiled": "#8c564b",
+           "student": "#1f77b4", "sdpa-flash": "#d62728", "sdpa-cudnn": "#ff7f0e",
            "sdpa-efficient": "#8c564b", "sdpa-math": "#7f7f7f", "gla": "#1f77b4", "gla-triton": "#2ca02c"}
 _EXTRA = ["#9467bd", "#e377c2", "#17becf", "#bcbd22"]
-_MARKERS = {"teacher": "s", "student": "o"}
-_ORDER = ("teacher", "student", "sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "gla", "gla-triton")
+_MARKERS = {"teacher": "s", "teacher-static": "s", "teacher-graph": "D", "teacher-compiled": "^", "student": "o"}
+_ORDER = ("teacher", "teacher-static", "teacher-graph", "teacher-compiled", "student", "sdpa-flash", "sdpa-cudnn",
+          "sdpa-efficient", "sdpa-math", "gla", "gla-triton")
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -6,10 +6,19 @@ from dataclasses import dataclass, field
 
 from .errors import BenchError
 
-__all__ = ["BenchSettings", "FORMAT", "FORMAT_VERSION", "KINDS", "OP_METHODS"]
+__all__ = ["BenchSettings", "FORMAT", "FORMAT_VERSION", "KINDS", "OP_METHODS", "TEACHER_DECODE_MODES",
+           "teacher_series"]
 
 FORMAT, FORMAT_VERSION = "lawcat-bench", 1
 KINDS = ("prefill", "decode", "op", "matmul")
+TEACHER_DECODE_MODES = ("dynamic", "static", "graph", "compiled")
+
+
+def teacher_series(mode: str) -> str:
+    """The name a teacher decode mode's records carry: "teacher" for HF's default path, "teacher-<mode>" else."""
+    return "teacher" if mode == "dynamic" else f"teacher-{mode}"
+
+
 # The attention-operator methods lawcat.bench.attention_op can time.
 OP_METHODS = ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "gla", "gla-triton")
 
@@ -26,13 +35,17 @@ class BenchSettings:
     decode_steps: int = 32
     decode_warmup: int = 4
     decode_graph: bool = False                                         # student decode steps as a CUDA graph
-    teacher_decode_graph: bool = False  # teacher decode with a static KV cache, steps as a CUDA graph
+    # The teacher's decode paths, each its own series: "dynamic" (HF DynamicCache, eager; series "teacher") and
+    # over a static KV cache "static" (eager), "graph" (lawcat's CUDA graph), "compiled" (torch.compile
+    # reduce-overhead); see lawcat.bench.teacher_decode. Ratios take the fastest.
+    teacher_decode: tuple = ("dynamic",)
     op_lengths: list | None = None                                     # default: `lengths`
     op_methods: list | None = None                                     # default: by device
     op_heads: int = 32
     op_kv_heads: int = 8
     op_head_dim: int = 64
     batch: int = 1
+    decode_batches: list | None = None                                 # batch sizes of decode (default: [batch])
     chunk_size: int = 8192                                             # student prefill chunk
     models: tuple = ("teacher", "student")
     warmup: int = 1
@@ -53,11 +66,17 @@ class BenchSettings:
         bad = [m for m in self.models if m not in ("teacher", "student")]
         if bad:
             raise BenchError(f"unknown model(s) {bad}; choose teacher and/or student")
+        bad = [m for m in self.teacher_decode if m not in TEACHER_DECODE_MODES]
+        if bad or not self.teacher_decode:
+            raise BenchError(f"unknown teacher decode mode(s) {bad or '(none given)'}; choose from "
+                             f"{', '.join(TEACHER_DECODE_MODES)}")
         bad = [m for m in (self.op_methods or []) if m not in OP_METHODS]
         if bad:
             raise BenchError(f"unknown op method(s) {bad}; choose from {', '.join(OP_METHODS)}")
         for name in ("lengths", "decode_contexts"):
             if any(int(x) < 1 for x in getattr(self, name)):
                 raise BenchError(f"{name} must be positive token counts")
+        if any(int(b) < 1 for b in self.decode_batches or []):
+            raise BenchError("decode_batches must be batch sizes >= 1")
         if self.batch < 1 or self.repeats < 1 or self.chunk_size < 1:
             raise BenchError("batch, repeats and chunk_size must be >= 1")

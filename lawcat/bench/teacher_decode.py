@@ -1,11 +1,12 @@
-"""The teacher's decode at its fastest: a static KV cache (transformers' StaticCache) and, on CUDA, each step
-replayed from one CUDA graph.
+"""The teacher's decode at its fastest: a static KV cache (transformers' StaticCache) and each step either replayed
+from one CUDA graph that lawcat captures (`mode="graph"`) or run through transformers' documented compiled path,
+the forward under `torch.compile(mode="reduce-overhead")` (`mode="compiled"`; CUDA graphs of torch's own).
 
 `lawcat bench` decodes the teacher through transformers' eager forward with a DynamicCache by default, which on a
 GPU is bound by the host's kernel launches (49-79 ms per token for the Llama-3.2-1B shape on an H200; results/bench/),
 while the student's step can be replayed from a graph (lawcat.models.graph_decode). A ratio between the two says
 more about launch overhead than about attention. This gives the teacher the same advantage
-(`lawcat bench --teacher-decode-graph`).
+(`lawcat bench --teacher-decode graph,compiled`), and the bench's ratio takes the faster teacher.
 
 The cache has a fixed length: every position is a fixed slot, so a step written at position p is idempotent (a
 warm-up run at p is overwritten by the real step at p), and the position advances on the device after each replay.
@@ -28,15 +29,29 @@ def _length_counters(cache) -> list[torch.Tensor]:
     return [c for c in counters if isinstance(c, torch.Tensor)]
 
 
-class StaticTeacherDecoder:
-    """prefill(ids) then step(token [B, 1]) -> logits [B, 1, vocab]; `capture`: replay each step from a CUDA graph."""
+MODES = ("static", "graph", "compiled")
 
-    def __init__(self, model, max_len: int, capture: bool = True):
+
+class StaticTeacherDecoder:
+    """prefill(ids) then step(token [B, 1]) -> logits [B, 1, vocab] (valid until the next step).
+
+    mode: "static" (eager steps over the static cache), "graph" (each step replayed from one CUDA graph; CUDA only)
+    or "compiled" (the forward under torch.compile: mode "reduce-overhead" on CUDA, inductor's default elsewhere;
+    `compile_kwargs` replace those options, e.g. a test's counting backend)."""
+
+    def __init__(self, model, max_len: int, mode: str = "graph", compile_kwargs: dict | None = None):
         from transformers import StaticCache
 
-        self.model, self.max_len = model, max_len
+        if mode not in MODES:
+            raise ValueError(f"unknown teacher decode mode {mode!r}; use one of {', '.join(MODES)}")
+        self.model, self.max_len, self.mode = model, max_len, mode
         self.cache = StaticCache(config=model.config, max_cache_len=max_len)
-        self.capture = capture
+        self.capture = mode == "graph"
+        self.forward = self._forward
+        if mode == "compiled":
+            on_cuda = next(model.parameters()).device.type == "cuda"
+            options = compile_kwargs or ({"mode": "reduce-overhead"} if on_cuda else {})
+            self.forward = torch.compile(self._forward, fullgraph=True, dynamic=False, **options)
         self.graph = None
         self.position = None   # [1] long on the model's device: the slot the next step writes
         self.token = None      # [B, 1] the graph's input
@@ -71,6 +86,6 @@ class StaticTeacherDecoder:
             self.graph.replay()
             logits = self.logits
         else:
-            logits = self._forward()
+            logits = self.forward()
         self.position.add_(1)
         return logits

@@ -122,6 +122,23 @@ def measure(fn, device, warmup: int = 1, repeats: int = 5, max_seconds: float | 
     return Measurement(status, times, peak, base, error)
 
 
+def copy_bandwidth(device, nbytes: int | None = None, repeats: int = 10, warmup: int = 3) -> dict:
+    """Achieved memory bandwidth of one tensor copy (bytes read + bytes written per second): the reference for a
+    decode step's floor, which must at least read the weights and the cache once.
+
+    Default size: 1 GiB on CUDA (far beyond any cache), 256 MiB on CPU.
+    """
+    device = torch.device(device)
+    nbytes = nbytes or ((1 << 30) if device.type == "cuda" else (256 << 20))
+    src = torch.ones(nbytes // 4, device=device, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    m = measure(lambda: dst.copy_(src), device, warmup=warmup, repeats=repeats)
+    src = dst = None  # not `del`: the lambda above refers to them
+    moved = 2 * (nbytes // 4) * 4
+    rate = moved / (m.ms / 1e3) if m.status == "ok" and m.ms else None
+    return {"bytes": nbytes, "status": m.status, "ms": m.ms, "times_ms": m.times_ms, "bytes_per_s": rate}
+
+
 def matmul_rate(device, dtype: torch.dtype, n: int | None = None, repeats: int = 10, warmup: int = 3) -> dict:
     """Achieved FLOP/s of an n x n x n matmul in `dtype`: the reference for utilisation figures.
 

@@ -67,6 +67,38 @@ def test_student_state_is_constant_and_teacher_cache_grows(results):
         assert len(rec["times_ms"]) == 2 and rec["tokens_per_s"] > 0
 
 
+def test_decode_floor_bytes_and_the_copy_bandwidth(results, pair):
+    """Each decode step's floor_bytes: the model's weights plus the teacher's keys and values of the context or
+    the student's state; the run measures the copy bandwidth they are divided by."""
+    teacher, student, _ = pair
+    cfg = arch_config("tiny-llama")
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    teacher_w = sum(p.numel() * 4 for p in teacher.parameters())
+    student_w = sum(p.numel() * 4 for p in student.parameters())
+    assert student_w > teacher_w
+    for C in LENGTHS:
+        kv = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * C * 4
+        assert _get(results, "decode", "teacher", C)["floor_bytes"] == teacher_w + kv
+        st = _get(results, "decode", "student", C)
+        assert st["floor_bytes"] == student_w + st["state_bytes"]
+    bw = results["bandwidth"]
+    assert bw["status"] == "ok" and bw["bytes_per_s"] > 0 and bw["bytes"] == 256 << 20
+
+
+def test_decode_batches_are_series_of_their_own(pair):
+    teacher, student, info = pair
+    res = run_bench(teacher, student, _settings(what=("decode",), decode_contexts=[64], decode_batches=[1, 3]),
+                    device="cpu", info=info)
+    validate_results(res)
+    got = sorted((r["model"], r["batch"]) for r in res["records"])
+    assert got == [("student", 1), ("student", 3), ("teacher", 1), ("teacher", 3)]
+    b1, b3 = (next(r for r in res["records"] if r["model"] == "student" and r["batch"] == b) for b in (1, 3))
+    assert b3["state_bytes"] == 3 * b1["state_bytes"]
+    assert b3["tokens_per_s"] == pytest.approx(3 / (b3["ms"] / 1e3))
+    with pytest.raises(BenchError, match="decode_batches"):
+        _settings(decode_batches=[0]).validate()
+
+
 def test_static_decoder_steps_in_the_bench(pair):
     """--decode-graph: the student's steps go through lawcat.models.graph_decode (plain static steps on CPU, where no
     graph is captured); the state stays constant and the cache counts every step."""
@@ -215,6 +247,10 @@ def test_cli_errors_and_listing(tmp_path, capsys):
     assert main(["--what", "prefill", "--device", "cpu", "--out", str(tmp_path)]) == 2
     assert main(["tiny-llama", "--lengths", "abc", "--out", str(tmp_path)]) == 2
     assert main(["tiny-llama"]) == 2  # no --out
+    assert main(["tiny-llama", "--decode-batches", "1,x", "--out", str(tmp_path)]) == 2
+    assert "--decode-batches '1,x'" in capsys.readouterr().err
+    assert main(["tiny-llama", "--teacher-decode", "fast", "--out", str(tmp_path)]) == 2
+    assert "unknown teacher decode mode" in capsys.readouterr().err
 
 
 def test_add_bench_parser_plugs_into_a_main_parser():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lawcat.bench.harness import run_bench
+from lawcat.bench.report import markdown_report
 from lawcat.bench.teacher_decode import StaticTeacherDecoder
 from tests.bench.test_harness import _get, _settings, pair  # noqa: F401 - the module's fixture
 from tests.conftest import make_teacher
@@ -16,7 +17,7 @@ def test_static_cache_steps_equal_the_dynamic_cache():
     with torch.no_grad():
         cache = teacher(input_ids=ids, use_cache=True).past_key_values
         ref = [teacher(input_ids=steps[:, i:i + 1], past_key_values=cache, use_cache=True).logits for i in range(4)]
-        decoder = StaticTeacherDecoder(teacher, 30, capture=False)
+        decoder = StaticTeacherDecoder(teacher, 30, mode="static")
         decoder.prefill(ids)
         got = [decoder.step(steps[:, i:i + 1]).clone() for i in range(4)]
     for a, b in zip(got, ref):
@@ -25,21 +26,30 @@ def test_static_cache_steps_equal_the_dynamic_cache():
 
 def test_a_prompt_must_leave_room_and_steps_need_a_prefill():
     teacher = make_teacher("llama").eval()
-    decoder = StaticTeacherDecoder(teacher, 8, capture=False)
+    decoder = StaticTeacherDecoder(teacher, 8, mode="static")
     with pytest.raises(RuntimeError, match="prefill first"):
         decoder.step(torch.zeros(1, 1, dtype=torch.long))
     with pytest.raises(ValueError, match="leaves no room"):
         decoder.prefill(torch.zeros(1, 8, dtype=torch.long))
 
 
-def test_teacher_decode_graph_in_the_bench(pair):  # noqa: F811
-    """--teacher-decode-graph: the teacher's record says its cache was static, which holds every step."""
+def test_every_teacher_decode_path_is_its_own_series_in_the_bench(pair):  # noqa: F811
+    """--teacher-decode dynamic,static,graph,compiled: one series each; on CPU the graph is unsupported (one clear
+    reason), the others decode with the cache they name, and the table's speed-up is against the fastest."""
     teacher, student, info = pair
-    res = run_bench(teacher, student, _settings(what=("decode",), models=("teacher",), teacher_decode_graph=True,
+    res = run_bench(teacher, student, _settings(what=("decode",), teacher_decode=("dynamic", "static", "graph",
+                                                                                 "compiled"),
                                                 decode_contexts=[64]), device="cpu", info=info)
-    rec = _get(res, "decode", "teacher", 64)
-    assert rec["status"] == "ok" and rec["teacher_cache"] == "static" and rec["decode_graph"] is False
-    assert len(rec["times_ms"]) == 2 and rec["state_bytes"] == rec["state_bytes_after_prefill"] > 0
+    dynamic, static = _get(res, "decode", "teacher", 64), _get(res, "decode", "teacher-static", 64)
+    graph, compiled = _get(res, "decode", "teacher-graph", 64), _get(res, "decode", "teacher-compiled", 64)
+    assert dynamic["status"] == static["status"] == compiled["status"] == "ok", (static, compiled)
+    assert static["teacher_cache"] == compiled["teacher_cache"] == "static" and "teacher_cache" not in dynamic
+    assert graph["status"] == "unsupported" and "CUDA" in graph["reason"]
+    assert len(compiled["times_ms"]) == 2 and compiled["state_bytes"] == compiled["state_bytes_after_prefill"] > 0
+    fastest = min((dynamic, static, compiled), key=lambda r: r["ms"])
+    row = next(line for line in markdown_report(res).split("## Decode")[1].splitlines() if line.startswith("| 64 |"))
+    ratio = fastest["ms"] / _get(res, "decode", "student", 64)["ms"]
+    assert f"{ratio:.2f}x ({fastest['model']})" in row
 
 
 @pytest.mark.cuda
@@ -54,7 +64,7 @@ def test_graphed_static_decode_equals_the_dynamic_cache_on_cuda(context):
     with torch.no_grad():
         cache = teacher(input_ids=ids, use_cache=True).past_key_values
         ref = [teacher(input_ids=steps[:, i:i + 1], past_key_values=cache, use_cache=True).logits for i in range(6)]
-        decoder = StaticTeacherDecoder(teacher, context + 7, capture=True)
+        decoder = StaticTeacherDecoder(teacher, context + 7, mode="graph")
         decoder.prefill(ids)
         got = [decoder.step(steps[:, i:i + 1]).clone() for i in range(6)]
     assert decoder.graph is not None and int(decoder.position) == context + 6
@@ -95,9 +105,37 @@ def test_the_capture_warm_up_does_not_shift_the_steps(monkeypatch):
     with torch.no_grad():
         cache = teacher(input_ids=ids, use_cache=True).past_key_values
         ref = [teacher(input_ids=steps[:, i:i + 1], past_key_values=cache, use_cache=True).logits for i in range(4)]
-        decoder = td.StaticTeacherDecoder(teacher, 25, capture=True)
+        decoder = td.StaticTeacherDecoder(teacher, 25, mode="graph")
         decoder.prefill(ids)
         got = [decoder.step(steps[:, i:i + 1]).clone() for i in range(4)]
     assert decoder.graph is not None
     for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_compiled_static_decode_equals_the_dynamic_cache_with_one_graph():
+    """mode="compiled" is transformers' documented fast path (StaticCache + torch.compile): it gives the eager
+    logits, and one graph serves every step (a recompile per step would make it slower, not faster)."""
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch.manual_seed(0)
+    teacher = make_teacher("llama").eval()
+    ids, steps = torch.randint(0, 97, (2, 20)), torch.randint(0, 97, (2, 5))
+    with torch.no_grad():
+        cache = teacher(input_ids=ids, use_cache=True).past_key_values
+        ref = [teacher(input_ids=steps[:, i:i + 1], past_key_values=cache, use_cache=True).logits for i in range(5)]
+        decoder = StaticTeacherDecoder(teacher, 30, mode="compiled", compile_kwargs={"backend": backend})
+        decoder.prefill(ids)
+        got = [decoder.step(steps[:, i:i + 1]).clone() for i in range(5)]
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert len(graphs) == 1
+
+
+def test_unknown_decode_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown teacher decode mode 'fast'"):
+        StaticTeacherDecoder(make_teacher("llama"), 8, mode="fast")
