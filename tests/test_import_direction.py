@@ -1,7 +1,7 @@
 """Imports inside lawcat point one way, so the package reads bottom-up:
 
-    errors  ->  atomic, machine, units, cuda_graphs, recipes, weights  ->  ops  ->  layers  ->  models  ->  data
-    ->  distill, eval, bench, analysis  ->  demo, lm_eval  ->  cli
+    errors  ->  atomic, machine, units, cuda_graphs, recipes, weights  ->  results_file  ->  ops  ->  layers
+    ->  models  ->  data  ->  distill, eval, bench, analysis  ->  demo, lm_eval  ->  cli
 
 Every import counts, those inside functions and under TYPE_CHECKING included: an import that runs the other
 way only when called is still a loop a reader has to untangle. No module imports the `lawcat` package itself
@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lawcat"
 LAYERS = [
     {"errors"},
     {"atomic", "machine", "units", "cuda_graphs", "recipes", "weights"},
+    {"results_file"},
     {"ops"},
     {"layers"},
     {"models"},

@@ -15,6 +15,11 @@
 #                                                          teacher (default), into ~/runs/NAME; $OUT/NAME.tar.gz
 #   bash benchmarks/gpu/lease.sh tests [pytest args]       the CUDA tests (default: every test marked cuda)
 #   bash benchmarks/gpu/lease.sh bench [lawcat bench args] lawcat bench into $OUT/bench
+#   bash benchmarks/gpu/lease.sh speed [ARCH]              the speed table of one architecture (random weights,
+#                                                          default llama-3.2-1b) in one call: prefill, the attention
+#                                                          operator and the matmul rate at 1K-128K, decode against
+#                                                          every teacher path at batch 1, batched decode at 32K;
+#                                                          $OUT/speed/{batch1,batched}
 #   bash benchmarks/gpu/lease.sh run COMMAND ...           any command (a benchmarks/*.py script) with the wheels and,
 #                                                          when staged, the teacher in place; output in $OUT/run.log
 #
@@ -129,6 +134,25 @@ cmd_bench() {
   tail -60 $OUT/bench/bench.log
 }
 
+# Both benches share the call's time: the first gets 65 % of it, the batched decode what is left. Each bench skips
+# the points its time budget cannot fit and still writes a complete bench.json.
+cmd_speed() {
+  local arch=${1:-llama-3.2-1b}
+  source $HERE/unpack_wheels.sh
+  record_machine
+  mkdir -p $OUT/speed
+  local first=$(( $(left) * 65 / 100 ))
+  timeout -k 10 $first python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,decode,op,matmul \
+    --lengths 1k..128k --decode-contexts 1k,4k,16k,32k --decode-graph --teacher-decode dynamic,graph,compiled \
+    --time-budget $(( first - 30 )) --out $OUT/speed/batch1 > $OUT/speed/batch1.log 2>&1
+  echo "batch-1 bench exit $?" >> $OUT/speed/batch1.log
+  timeout -k 10 $(left) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode --decode-contexts 32k \
+    --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph --time-budget $(( $(left) - 30 )) \
+    --out $OUT/speed/batched > $OUT/speed/batched.log 2>&1
+  echo "batched bench exit $?" >> $OUT/speed/batched.log
+  tail -40 $OUT/speed/batch1/bench.md; tail -25 $OUT/speed/batched/bench.md; tail -2 $OUT/speed/*.log
+}
+
 cmd_run() {
   source $HERE/unpack_wheels.sh
   record_machine
@@ -146,6 +170,7 @@ case $what in
   eval) [ $# -ge 3 ] || { echo "usage: lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ..."; exit 2; }; cmd_eval "$@" ;;
   tests) cmd_tests "$@" ;;
   bench) cmd_bench "$@" ;;
+  speed) cmd_speed "$@" ;;
   run) [ $# -ge 1 ] || { echo "usage: lease.sh run COMMAND ..."; exit 2; }; cmd_run "$@" ;;
-  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$what" ] || [ "$what" = -h ] || [ "$what" = --help ] || exit 2 ;;
+  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$what" ] || [ "$what" = -h ] || [ "$what" = --help ] || exit 2 ;;
 esac

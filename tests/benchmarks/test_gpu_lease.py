@@ -22,7 +22,7 @@ def test_help_lists_every_subcommand():
     assert r.returncode == 0
     listed = set(re.findall(r"lease\.sh (\w+)", r.stdout))
     handled = set(re.findall(r"^  (\w+)\)", LEASE.read_text(), flags=re.M))
-    assert listed == handled == {"part", "smoke", "recipe", "eval", "tests", "bench", "run"}
+    assert listed == handled == {"part", "smoke", "recipe", "eval", "tests", "bench", "speed", "run"}
 
 
 @pytest.mark.parametrize("args", [["recipe", "only-a-run"], ["eval", "default", "name"], ["smoke"], ["run"]])
