@@ -19,7 +19,7 @@
 #                                                          default llama-3.2-1b) in one call: prefill, the attention
 #                                                          operator and the matmul rate at 1K-128K, decode against
 #                                                          every teacher path at batch 1, batched decode at 32K;
-#                                                          $OUT/speed/{batch1,batched}
+#                                                          $OUT/speed.tar.gz (batch1/, batched/)
 #   bash benchmarks/gpu/lease.sh run COMMAND ...           any command (a benchmarks/*.py script) with the wheels and,
 #                                                          when staged, the teacher in place; output in $OUT/run.log
 #
@@ -137,20 +137,23 @@ cmd_bench() {
 # Both benches share the call's time: the first gets 65 % of it, the batched decode what is left. Each bench skips
 # the points its time budget cannot fit and still writes a complete bench.json.
 cmd_speed() {
-  local arch=${1:-llama-3.2-1b}
+  local arch=${1:-llama-3.2-1b} dir=/tmp/speed
   source $HERE/unpack_wheels.sh
   record_machine
-  mkdir -p $OUT/speed
+  rm -rf $dir && mkdir -p $dir
   local first=$(( $(left) * 65 / 100 ))
   timeout -k 10 $first python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,decode,op,matmul \
     --lengths 1k..128k --decode-contexts 1k,4k,16k,32k --decode-graph --teacher-decode dynamic,graph,compiled \
-    --time-budget $(( first - 30 )) --out $OUT/speed/batch1 > $OUT/speed/batch1.log 2>&1
-  echo "batch-1 bench exit $?" >> $OUT/speed/batch1.log
-  timeout -k 10 $(left) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode --decode-contexts 32k \
-    --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph --time-budget $(( $(left) - 30 )) \
-    --out $OUT/speed/batched > $OUT/speed/batched.log 2>&1
-  echo "batched bench exit $?" >> $OUT/speed/batched.log
-  tail -40 $OUT/speed/batch1/bench.md; tail -25 $OUT/speed/batched/bench.md; tail -2 $OUT/speed/*.log
+    --time-budget $(( first - 30 )) --out $dir/batch1 > $dir/batch1.log 2>&1
+  echo "batch-1 bench exit $?" >> $dir/batch1.log
+  timeout -k 10 $(( $(left) - 10 )) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode \
+    --decode-contexts 32k --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph \
+    --time-budget $(( $(left) - 40 )) --out $dir/batched > $dir/batched.log 2>&1
+  echo "batched bench exit $?" >> $dir/batched.log
+  # A call brings back at most 8 files: both folders in one archive, the two tables beside it to read at once.
+  tar czf $OUT/speed.tar.gz -C $dir .
+  cp $dir/batch1/bench.md $OUT/batch1.md 2>/dev/null; cp $dir/batched/bench.md $OUT/batched.md 2>/dev/null
+  tail -n 2 $dir/batch1.log $dir/batched.log
 }
 
 cmd_run() {
