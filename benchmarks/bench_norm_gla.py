@@ -38,7 +38,7 @@ import traceback
 import torch
 import torch.nn.functional as F
 
-from lawcat.bench.report import format_ms
+from lawcat.bench.tables import format_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:

@@ -6,7 +6,7 @@ import sys
 import torch
 from bench_norm_gla import _import_normalized_gla, bench, free, fwd_bwd_fn, make_inputs
 
-from lawcat.bench.report import format_ms
+from lawcat.bench.tables import format_ms
 
 
 def breakdown(args, dtype, g_dtype):

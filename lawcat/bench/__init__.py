@@ -9,7 +9,9 @@
     attention_op   the attention operator alone (SDPA flash / cuDNN vs normalized GLA backends)
     planner        skips points after an OOM or when the time budget would be overrun
     errors         BenchError
-    report         bench.json format and checks, markdown tables, merging runs
+    teacher_decode the teacher's decode over a static KV cache: eager, CUDA-graphed or compiled
+    report         bench.json format and checks, reading, writing, merging runs
+    tables         bench.md: one markdown table per section, the prefill and decode floors
     plots          PNG charts (latency / memory vs length, decode ms/token, operator)
     cli            `lawcat bench` (add_bench_parser, cmd_bench)
 """
@@ -17,8 +19,9 @@ from ..models.architectures import ARCHITECTURES, arch_config, build_random_mode
 from .errors import BenchError
 from .flops import ModelShape, decode_flops, matmul_flops_per_token, prefill_flops
 from .harness import cache_nbytes, load_pair, run_bench
-from .report import markdown_report, merge_results, read_results, validate_results, write_report
+from .report import merge_results, read_results, validate_results, write_report
 from .settings import BenchSettings
+from .tables import markdown_report
 
 __all__ = [
     "ARCHITECTURES", "BenchError", "BenchSettings", "ModelShape", "arch_config", "build_random_model", "cache_nbytes",

@@ -110,7 +110,7 @@ def _list_archs() -> int:
 
 def _progress(r: dict) -> None:
     from ..units import format_length
-    from .report import format_ms
+    from .tables import format_ms
 
     text = f"{r['kind']:7s} {r['model']:10s} {format_length(r['length']):>6s}: "
     if r["status"] == "ok":

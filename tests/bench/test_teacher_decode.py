@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lawcat.bench.harness import run_bench
-from lawcat.bench.report import markdown_report
+from lawcat.bench.tables import markdown_report
 from lawcat.bench.teacher_decode import StaticTeacherDecoder
 from tests.bench.test_harness import _get, _settings, pair  # noqa: F401 - the module's fixture
 from tests.conftest import make_teacher
