@@ -18,8 +18,8 @@
 #   bash benchmarks/gpu/lease.sh speed [ARCH]              the speed table of one architecture (random weights,
 #                                                          default llama-3.2-1b) in one call: prefill, the attention
 #                                                          operator and the matmul rate at 1K-128K, decode against
-#                                                          every teacher path at batch 1, batched decode at 32K;
-#                                                          $OUT/speed.tar.gz (batch1/, batched/)
+#                                                          every teacher path at batch 1, the student's step
+#                                                          compiled, batched decode at 32K; $OUT/speed.tar.gz
 #   bash benchmarks/gpu/lease.sh run COMMAND ...           any command (a benchmarks/*.py script) with the wheels and,
 #                                                          when staged, the teacher in place; output in $OUT/run.log
 #
@@ -134,26 +134,31 @@ cmd_bench() {
   tail -60 $OUT/bench/bench.log
 }
 
-# Both benches share the call's time: the first gets 65 % of it, the batched decode what is left. Each bench skips
-# the points its time budget cannot fit and still writes a complete bench.json.
+# Three benches share the call's time: the batch-1 table 55 % of it, the student's step under torch.compile 15 %,
+# the batched decode what is left. Each skips the points its time budget cannot fit and still writes a complete
+# bench.json.
 cmd_speed() {
   local arch=${1:-llama-3.2-1b} dir=/tmp/speed
   source $HERE/unpack_wheels.sh
   record_machine
   rm -rf $dir && mkdir -p $dir
-  local first=$(( $(left) * 65 / 100 ))
+  local first=$(( $(left) * 55 / 100 )) second=$(( $(left) * 15 / 100 ))
   timeout -k 10 $first python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,decode,op,matmul \
     --lengths 1k..128k --decode-contexts 1k,4k,16k,32k --decode-graph --teacher-decode dynamic,graph,compiled \
     --time-budget $(( first - 30 )) --out $dir/batch1 > $dir/batch1.log 2>&1
   echo "batch-1 bench exit $?" >> $dir/batch1.log
+  timeout -k 10 $second python3 -m lawcat.cli bench $arch --gla-backend triton --what decode --models student \
+    --decode-contexts 1k,32k --decode-compile --time-budget $(( second - 20 )) --out $dir/student-compiled \
+    > $dir/student-compiled.log 2>&1
+  echo "compiled-student bench exit $?" >> $dir/student-compiled.log
   timeout -k 10 $(( $(left) - 10 )) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode \
     --decode-contexts 32k --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph \
     --time-budget $(( $(left) - 40 )) --out $dir/batched > $dir/batched.log 2>&1
   echo "batched bench exit $?" >> $dir/batched.log
-  # A call brings back at most 8 files: both folders in one archive, the two tables beside it to read at once.
+  # A call brings back at most 8 files: the folders in one archive, two tables beside it to read at once.
   tar czf $OUT/speed.tar.gz -C $dir .
   cp $dir/batch1/bench.md $OUT/batch1.md 2>/dev/null; cp $dir/batched/bench.md $OUT/batched.md 2>/dev/null
-  tail -n 2 $dir/batch1.log $dir/batched.log
+  tail -n 2 $dir/*.log
 }
 
 cmd_run() {

@@ -43,6 +43,9 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--decode-graph", action="store_true",
                    help="the student's decode steps replayed from a CUDA graph (lawcat.models.graph_decode); the "
                         "teacher's KV cache grows every step, so its steps stay eager (see --teacher-decode)")
+    s.add_argument("--decode-compile", action="store_true",
+                   help="the student's decode step under torch.compile (mode reduce-overhead on CUDA: fused kernels "
+                        "replayed from torch's CUDA graphs), instead of eager or --decode-graph")
     s.add_argument("--decode-batches", default=None,
                    help="comma list of decode batch sizes, e.g. 1,16,64 (default: --batch); each a table of its own")
     s.add_argument("--teacher-decode", default="dynamic",
@@ -168,6 +171,7 @@ def cmd_bench(args) -> int:
         what=tuple(w.strip() for w in args.what.split(",") if w.strip()),
         lengths=parse_lengths(args.lengths), decode_contexts=parse_lengths(args.decode_contexts),
         decode_steps=args.decode_steps, decode_warmup=args.decode_warmup, decode_graph=args.decode_graph,
+        decode_compile=args.decode_compile,
         decode_batches=_batch_sizes(args.decode_batches) if args.decode_batches else None,
         teacher_decode=tuple(m.strip() for m in args.teacher_decode.split(",") if m.strip()),
         op_lengths=parse_lengths(args.op_lengths) if args.op_lengths else None,

@@ -91,6 +91,11 @@ def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, e
         free_memory(device)
 
 
+def _student_step(model, ids, cache):
+    """The student's own one-token forward over its cache: what `--decode-compile` hands to torch.compile."""
+    return model(input_ids=ids, past_key_values=cache, use_cache=True).logits
+
+
 def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device, mode: str = "dynamic"):
     """Prefill `ids` (untimed), then time each of the decoding steps. Returns a record fragment. `mode`: the
     teacher's decode path (lawcat.bench.settings.TEACHER_DECODE_MODES)."""
@@ -121,6 +126,13 @@ def _decode_point(model, name, ids, steps_ids, s: BenchSettings, device, mode: s
                 decoder = StaticDecoder(model, cache, capture=cuda)
                 decode = decoder.step
                 out["decode_graph"] = decoder.graph is not None
+            elif name == "student" and s.decode_compile:  # compiled in the first warm-up step (not timed)
+                compiled = torch.compile(_student_step, fullgraph=True, dynamic=False,
+                                         **({"mode": "reduce-overhead"} if cuda else {}))
+
+                def decode(step):
+                    compiled(model, step, cache)
+                out["decode_mode"] = "compiled"
             elif teacher_static:  # graph / compiled: captured or compiled in the warm-up steps (not timed)
                 decode = teacher_decoder.step
                 out["decode_graph"] = mode == "graph"

@@ -35,6 +35,7 @@ class BenchSettings:
     decode_steps: int = 32
     decode_warmup: int = 4
     decode_graph: bool = False                                         # student decode steps as a CUDA graph
+    decode_compile: bool = False     # student decode step under torch.compile (reduce-overhead on CUDA)
     # The teacher's decode paths, each its own series: "dynamic" (HF DynamicCache, eager; series "teacher") and
     # over a static KV cache "static" (eager), "graph" (lawcat's CUDA graph), "compiled" (torch.compile
     # reduce-overhead); see lawcat.bench.teacher_decode. Ratios take the fastest.
@@ -76,6 +77,8 @@ class BenchSettings:
         for name in ("lengths", "decode_contexts"):
             if any(int(x) < 1 for x in getattr(self, name)):
                 raise BenchError(f"{name} must be positive token counts")
+        if self.decode_graph and self.decode_compile:
+            raise BenchError("choose one of decode_graph and decode_compile for the student's decode step")
         if any(int(b) < 1 for b in self.decode_batches or []):
             raise BenchError("decode_batches must be batch sizes >= 1")
         if self.batch < 1 or self.repeats < 1 or self.chunk_size < 1:

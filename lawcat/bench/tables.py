@@ -214,7 +214,8 @@ def _decode_section(results: dict) -> list[str]:
     paths = [f"{n}: {_TEACHER_DECODE_TEXT[n]}" for n in names if n in _TEACHER_DECODE_TEXT]
     student = ("student: the recurrent LawcatCache (constant size), "
                + ("each step replayed from a CUDA graph on CUDA (lawcat.models.graph_decode)"
-                  if s.get("decode_graph") else "eager, no CUDA graphs"))
+                  if s.get("decode_graph") else "its step under torch.compile (reduce-overhead on CUDA)"
+                  if s.get("decode_compile") else "eager, no CUDA graphs"))
     intro = "; ".join(paths + ([student] if "student" in names else [])) + "."
     if ratio:
         intro += " The speed-up is against the fastest teacher path at each context."

@@ -10,6 +10,7 @@ from lawcat.bench.cli import add_bench_parser, main
 from lawcat.bench.flops import prefill_flops
 from lawcat.bench.harness import BenchError, BenchSettings, cache_nbytes, load_pair, run_bench
 from lawcat.bench.report import read_results, validate_results
+from lawcat.bench.tables import markdown_report
 from lawcat.bench.timing import is_oom, measure, time_runs
 from lawcat.models.architectures import arch_config
 
@@ -284,3 +285,24 @@ def test_load_pair_gla_backend_override():
     assert layers and all(m.config.gla_backend == "reference" for m in layers)
     with pytest.raises(BenchError, match="unknown GLA backend 'cuda-magic'"):
         load_pair(arch="tiny-llama", device="cpu", gla_backend="cuda-magic")
+
+
+def test_decode_compile_runs_the_students_step_under_torch_compile(pair, monkeypatch):
+    """--decode-compile: the student's step goes through torch.compile (here its eager backend, so the test stays
+    fast; the bench's own choice is inductor, reduce-overhead on CUDA), compiled once for every step."""
+    teacher, student, info = pair
+    real_compile, calls = torch.compile, []
+
+    def compile_eagerly(fn, **kw):
+        calls.append(kw)
+        return real_compile(fn, **{**kw, "backend": "eager"})
+
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+    res = run_bench(teacher, student, _settings(what=("decode",), models=("student",), decode_contexts=[64],
+                                                decode_compile=True), device="cpu", info=info)
+    rec = _get(res, "decode", "student", 64)
+    assert rec["status"] == "ok" and rec["decode_mode"] == "compiled" and len(rec["times_ms"]) == 2
+    assert len(calls) == 1 and calls[0]["fullgraph"] is True
+    assert "its step under torch.compile" in markdown_report(res)
+    with pytest.raises(BenchError, match="choose one of decode_graph and decode_compile"):
+        _settings(decode_graph=True, decode_compile=True).validate()
