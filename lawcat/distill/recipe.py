@@ -117,6 +117,10 @@ class Recipe:
     teacher_dtype: str = "float32"   # the frozen teacher's weights: float32 | bfloat16 | auto (bfloat16 where the run
                                      # computes in bf16 on CUDA, else float32); LAWCAT's and LoRA's stay float32
     parallel: str = "ddp"            # under torchrun: ddp (replicated, gradients summed) | fsdp (sharded, FSDP2)
+    # Start from a trained student (a run directory or a shipped name) instead of a fresh linearization: its LAWCAT
+    # weights and unmerged LoRA adapters, fresh optimizer and schedule (lawcat.distill.warm_start); with
+    # stage1.epochs=0, more stage-2 training of a student that exists.
+    init: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -226,6 +230,8 @@ def validate(recipe: Recipe) -> None:
 
     if recipe.preset not in PRESETS:
         raise RecipeError(f"unknown preset {recipe.preset!r}; known presets: {', '.join(PRESETS)}")
+    if recipe.init is not None and (not isinstance(recipe.init, str) or not recipe.init.strip()):
+        raise RecipeError(f"init must name a student (a run directory or a shipped name), got {recipe.init!r}")
     for name in ("stage1", "stage2"):
         st = getattr(recipe, name)
         if st.schedule not in ("cosine", "plateau", "constant"):

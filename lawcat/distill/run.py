@@ -31,6 +31,7 @@ from .stage1 import attention_transfer_step
 from .stage1_graph import GraphedStage1
 from .stage2 import GraphedStage2, checkpointed_layers, stage2_loss
 from .trainer import Trainer
+from .warm_start import load_initial_weights
 
 
 def seed_everything(seed: int) -> None:
@@ -167,6 +168,8 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         torch.manual_seed(recipe.seed + 1)
         for p in add_lora(student, s2.lora_r, s2.lora_alpha, s2.lora_dropout, s2.lora_targets):
             p.data = p.data.float()  # peft gives adapters the base layer's dtype; trained weights stay fp32
+    stage1_trains = recipe.stage1.epochs > 0 or bool(recipe.stage1.max_steps)
+    init_path = load_initial_weights(student, recipe.init, stage1_trains) if recipe.init else None
     student.requires_grad_(False)
     sharded = None
     if recipe.parallel == "fsdp" and ctx.world > 1:
@@ -181,7 +184,8 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     pad = pad_token_id(tokenizer)
     summary = {"recipe": recipe.name, "teacher": teacher_src, "device": str(ctx.device), "world_size": ctx.world,
                "n_train": len(train), "n_val": len(val),
-               "mean_train_tokens": float(np.mean([len(e) for e in train]))}
+               "mean_train_tokens": float(np.mean([len(e) for e in train])),
+               **({"init": str(init_path)} if init_path else {})}
 
     def val_batches(bs, rows=val):
         if not rows:
