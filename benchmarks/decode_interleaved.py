@@ -21,6 +21,7 @@ import time
 import torch
 
 from lawcat import LawcatForCausalLM, load_teacher
+from lawcat.bench.measure import cache_nbytes
 from lawcat.machine import machine_info
 from lawcat.units import parse_lengths
 
@@ -77,12 +78,9 @@ def main(argv=None) -> dict:
                 if name == "teacher":  # the teacher's cache grew by the steps: back to the context's length
                     _crop_to(cache, C)
     def summary(key, v):
-        name, C = key
-        state = caches[key].nbytes() if name == "student" else sum(
-            t.numel() * t.element_size() for layer in caches[key].layers for t in (layer.keys, layer.values))
         return {"median_ms": statistics.median(v), "p10_ms": statistics.quantiles(v, n=10)[0],
                 "p90_ms": statistics.quantiles(v, n=10)[-1], "n": len(v), "prefill_s": prefill_s[key],
-                "state_bytes": state, "times_ms": v}
+                "state_bytes": cache_nbytes(caches[key]), "times_ms": v}
 
     result = {"model": args.model, "threads": torch.get_num_threads(), "rounds": args.rounds, "steps": args.steps,
               "machine": machine_info(),

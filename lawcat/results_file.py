@@ -18,7 +18,7 @@ from typing import Any
 
 from .atomic import atomic_write_bytes
 
-__all__ = ["ResultsFileError", "jsonable", "read_envelope", "write_envelope"]
+__all__ = ["ResultsFileError", "jsonable", "locate", "read_envelope", "write_envelope"]
 
 
 class ResultsFileError(ValueError):
@@ -44,6 +44,16 @@ def jsonable(x: Any) -> Any:
     if isinstance(x, os.PathLike):
         return os.fspath(x)
     return str(x)
+
+
+def locate(path: str | os.PathLike, filename: str) -> Path:
+    """The results file `path` names: `path` itself when it is a .json or .json.gz file, else the folder's
+    `filename`, or its `filename`.gz when only that exists (committed results keep large files gzipped)."""
+    path = Path(path)
+    if path.name.endswith((".json", ".json.gz")) and not path.is_dir():
+        return path
+    plain, packed = path / filename, path / (filename + ".gz")
+    return packed if packed.is_file() and not plain.is_file() else plain
 
 
 def write_envelope(path: str | os.PathLike, fmt: str, version: int, run: Mapping, records: list,

@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
-from ..results_file import read_envelope, write_envelope
+from ..results_file import locate, read_envelope, write_envelope
 from .errors import BenchError
 from .settings import FORMAT, FORMAT_VERSION
 from .tables import markdown_report
@@ -108,12 +108,9 @@ def write_json(results: dict, path) -> Path:
 
 def read_results(path) -> dict:
     """A bench.json (or .json.gz), or the folder holding one, checked by validate_results."""
-    path = Path(path)
-    if path.is_dir():
-        plain, packed = path / "bench.json", path / "bench.json.gz"
-        path = packed if packed.is_file() and not plain.is_file() else plain
-    return validate_results(read_envelope(path, FORMAT, FORMAT_VERSION, error=BenchResultsError,
-                                          made_by="lawcat bench"))
+    doc = read_envelope(locate(path, "bench.json"), FORMAT, FORMAT_VERSION, error=BenchResultsError,
+                        made_by="lawcat bench")
+    return validate_results(doc)
 
 
 def merge_results(parts: list[dict]) -> dict:

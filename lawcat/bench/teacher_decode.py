@@ -46,7 +46,6 @@ class StaticTeacherDecoder:
             raise ValueError(f"unknown teacher decode mode {mode!r}; use one of {', '.join(MODES)}")
         self.model, self.max_len, self.mode = model, max_len, mode
         self.cache = StaticCache(config=model.config, max_cache_len=max_len)
-        self.capture = mode == "graph"
         self.forward = self._forward
         if mode == "compiled":
             on_cuda = next(model.parameters()).device.type == "cuda"
@@ -76,7 +75,7 @@ class StaticTeacherDecoder:
         if self.position is None:
             raise RuntimeError("prefill first")
         self.token.copy_(token)
-        if self.capture and self.graph is None:
+        if self.mode == "graph" and self.graph is None:
             counters = _length_counters(self.cache)
             before = [c.clone() for c in counters]
             self.graph, self.logits = capture(self._forward, 2)  # the warm-up runs two steps at slot p

@@ -78,6 +78,11 @@ class StageSpec:
     plateau_min_lr: float = 1e-5
     keep_best: bool = True           # end the stage on the weights of its best validation loss (LoLCATs does)
 
+    @property
+    def trains(self) -> bool:
+        """Whether the stage takes any step (`epochs=0` without max_steps skips it)."""
+        return self.epochs > 0 or bool(self.max_steps)
+
 
 @dataclass
 class Stage1Spec(StageSpec):

@@ -161,15 +161,14 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
     student = linearize(teacher, cfg)
     student.to(ctx.device)
     s2 = recipe.stage2
-    run_stage2 = s2.epochs > 0 or bool(s2.max_steps)
+    run_stage2 = s2.trains
     if run_stage2:
         # LoRA goes in before any sharding (FSDP cannot adopt new parameters later). B starts at zero, so the
         # frozen adapters change nothing in stage 1; a fixed seed makes their init independent of resumes.
         torch.manual_seed(recipe.seed + 1)
         for p in add_lora(student, s2.lora_r, s2.lora_alpha, s2.lora_dropout, s2.lora_targets):
             p.data = p.data.float()  # peft gives adapters the base layer's dtype; trained weights stay fp32
-    stage1_trains = recipe.stage1.epochs > 0 or bool(recipe.stage1.max_steps)
-    init_path = load_initial_weights(student, recipe.init, stage1_trains) if recipe.init else None
+    init_path = load_initial_weights(student, recipe.init, recipe.stage1.trains) if recipe.init else None
     student.requires_grad_(False)
     sharded = None
     if recipe.parallel == "fsdp" and ctx.world > 1:

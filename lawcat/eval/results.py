@@ -39,7 +39,7 @@ from typing import Any
 from lawcat.eval.accuracy import models_of, summarize, tasks_of
 from lawcat.eval.errors import ResultsError, ResultsNotFoundError
 from lawcat.eval.records import REQUIRED_RECORD_FIELDS, ResultRecord, RunInfo
-from lawcat.results_file import read_envelope, write_envelope
+from lawcat.results_file import locate, read_envelope, write_envelope
 
 __all__ = [
     "FORMAT",
@@ -80,12 +80,7 @@ class Results:
 def resolve_results_path(path: str | os.PathLike) -> Path:
     """``path`` itself if it names a ``.json`` (or gzipped ``.json.gz``) file, else the folder's ``results.json``,
     or its ``results.json.gz`` when only that exists (committed results keep their per-sample records gzipped)."""
-    path = Path(path)
-    if path.name.endswith((".json", ".json.gz")) and not path.is_dir():
-        return path
-    plain = path / RESULTS_FILENAME
-    packed = path / (RESULTS_FILENAME + ".gz")
-    return packed if packed.is_file() and not plain.is_file() else plain
+    return locate(path, RESULTS_FILENAME)
 
 
 def _summary_dict(records: Sequence[ResultRecord]) -> dict[str, Any]:
