@@ -122,11 +122,31 @@ def _fused_front_end(cfg, w: LayerWeights, q) -> bool:
     applied to the q and k it is given. LAWCAT_FUSED_FRONT=0 turns it off (for A/B timing)."""
     if torch.is_grad_enabled() or cfg.gla_backend != "triton" or w.conv_q is None or cfg.window_size:
         return False
+    if torch.compiler.is_compiling():  # torch.compile fuses the PyTorch ops itself; the kernel would break its graph
+        return False
     if os.environ.get("LAWCAT_FUSED_FRONT", "1") == "0":
         return False
     from ..ops import triton_front
 
     return triton_front.ops.usable(q)
+
+
+def _fused_decode(cfg, q, mask, state) -> bool:
+    """One token at inference with lawcat's Triton kernels (gla_backend="triton") takes the fused decode step
+    (lawcat.ops.triton_decode): a conv, no softmax window, no padding, and a state to continue (a prefill or an
+    earlier step made it) whose tensors can be advanced in place; not under torch.compile, which fuses the PyTorch
+    ops itself. LAWCAT_FUSED_DECODE=0 turns it off (A/B)."""
+    if q.shape[1] != 1 or torch.is_grad_enabled() or cfg.gla_backend != "triton" or not cfg.use_conv:
+        return False
+    if cfg.window_size or mask is not None or not state or set(state) != {"conv_q", "conv_k", "gla"}:
+        return False
+    if os.environ.get("LAWCAT_FUSED_DECODE", "1") == "0" or torch.compiler.is_compiling():
+        return False
+    if not all(t.is_contiguous() for t in state.values()) or state["gla"].dtype != torch.float32:
+        return False
+    from ..ops import triton_decode
+
+    return triton_decode.usable(q)
 
 
 def _conv_state_tail(x, mask, state, width: int):
@@ -295,9 +315,29 @@ class LawcatAttention(nn.Module):
         skip a second pass through the projections.
         """
         q, k, v = qkv if qkv is not None else self.project(x)
+        if _fused_decode(self.config, q, mask, state):
+            return self._decode_fused(x, q, k, v, state, position_embeddings)
         g = self.gate(x) if self.config.use_gate else None
         out, new = lawcat_attention(self.config, self.weights(), q, k, v, g, mask, state, position_embeddings)
         return out.to(x.dtype).reshape(*x.shape[:2], -1), new
+
+    def _decode_fused(self, x, q, k, v, state: dict, position_embeddings):
+        """linear_attention for one token through lawcat.ops.triton_decode: the same output, the layer's states
+        advanced in the cache's own tensors (returned as the new state, so the cache's write is a no-op)."""
+        from ..ops.triton_decode import decode_step
+
+        cfg, w = self.config, self.weights()
+        if cfg.use_rope:
+            q, k = apply_rope(q, k, *position_embeddings)
+        logits = None
+        if cfg.use_gate:
+            logits = self.gate.up(self.gate.down(x.to(self.gate.down.weight.dtype))).float()
+            logits = logits.view(x.shape[0], self.num_heads, -1)
+        out = decode_step(q[:, 0], k[:, 0], v[:, 0], logits, state["conv_q"], state["conv_k"], w.conv_q, w.conv_k,
+                          w.map_q, w.map_k, state["gla"], self.gate.normalizer if cfg.use_gate else 1.0, cfg.eps,
+                          cfg.normalize)
+        new = {name: state[name] for name in ("conv_q", "conv_k", "gla")}
+        return out.to(x.dtype).reshape(x.shape[0], 1, -1), new
 
     # ---- the teacher path (stage 1 target) ---------------------------------------------------------------
     def softmax_attention(self, x, position_embeddings, mask=None, qkv=None):

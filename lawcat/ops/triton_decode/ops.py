@@ -1,0 +1,67 @@
+"""decode_step: one token through a LAWCAT layer's attention in one kernel, its states updated in place.
+
+The PyTorch step (lawcat.layers.attention.lawcat_attention with T = 1) is about twenty kernels per layer: the
+gate's log-sigmoid and scale, the conv on q and on k with their state tails, the GQA repeat, two feature maps,
+the ones column, the recurrent GLA step and the division. At batch 1 each moves a few KB, so a decode step is
+their launch and latency, not arithmetic (a CUDA graph removes the launches, not the gaps between kernels). Here
+the layer is one program per (row, key/value head): it reads the key's carried rows once, serves the query heads
+that share that key, then shifts the rows, so no program writes what another reads.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..triton_launch import interpreting, next_pow2, triton_available
+
+
+def usable(x: torch.Tensor) -> bool:
+    """Whether the kernel can serve this tensor here: CUDA (or the Triton interpreter) and triton importable."""
+    return (x.is_cuda or interpreting()) and triton_available()
+
+
+@torch.compiler.disable
+def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: torch.Tensor | None,
+                conv_q_state: torch.Tensor, conv_k_state: torch.Tensor, conv_q: torch.Tensor, conv_k: torch.Tensor,
+                map_q: torch.Tensor, map_k: torch.Tensor, state: torch.Tensor, gate_normalizer: float = 16.0,
+                eps: float = 1e-6, normalize: bool = True) -> torch.Tensor:
+    """The attention output of one token, [B, H, V] in v's dtype; conv_q_state, conv_k_state and state advance.
+
+    q [B, H, D]; k [B, Hkv, D]; v [B, Hkv, V] (the teacher's projections of the token, RoPE already applied if
+    the preset has it); gate_logits [B, H, D]: the low-rank gate before its log-sigmoid (None: no gate, no decay);
+    conv_q_state [B, W-1, H*D] and conv_k_state [B, W-1, Hkv*D]: the W-1 rows before the token, oldest first;
+    conv_q [H*D, W], conv_k [Hkv*D, W] (tap W-1 multiplies the token); map_q, map_k [H, D, D/2] (Hedgehog);
+    state [B, H, D, V+1] float32 (the last column is the normalizer). Equals lawcat_attention on one token with
+    the same states (the new states written into the given tensors)."""
+    B, H, D = q.shape
+    HKV, V = k.shape[1], v.shape[-1]
+    W = conv_q.shape[-1]
+    if k.shape != (B, HKV, D) or v.shape[:2] != (B, HKV) or H % HKV:
+        raise ValueError(f"q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} do not fit one GQA layer")
+    if conv_q.shape != (H * D, W) or conv_k.shape != (HKV * D, W):
+        raise ValueError(f"conv weights {tuple(conv_q.shape)} / {tuple(conv_k.shape)}, expected "
+                         f"({H * D}, W) / ({HKV * D}, W)")
+    if conv_q_state.shape != (B, W - 1, H * D) or conv_k_state.shape != (B, W - 1, HKV * D):
+        raise ValueError(f"conv states {tuple(conv_q_state.shape)} / {tuple(conv_k_state.shape)}, expected "
+                         f"({B}, {W - 1}, {H * D}) / ({B}, {W - 1}, {HKV * D})")
+    if map_q.shape != (H, D, D // 2) or map_k.shape != (H, D, D // 2) or D % 2:
+        raise ValueError(f"feature maps {tuple(map_q.shape)} / {tuple(map_k.shape)}, expected ({H}, {D}, {D // 2})")
+    if state.shape != (B, H, D, V + 1) or state.dtype != torch.float32:
+        raise ValueError(f"state must be float32 ({B}, {H}, {D}, {V + 1}), got {state.dtype} {tuple(state.shape)}")
+    if gate_logits is not None and gate_logits.shape != (B, H, D):
+        raise ValueError(f"gate_logits must be ({B}, {H}, {D}), got {tuple(gate_logits.shape)}")
+    for name, t in (("state", state), ("conv_q_state", conv_q_state), ("conv_k_state", conv_k_state)):
+        if not t.is_contiguous():
+            raise ValueError(f"{name} is updated in place and must be contiguous")
+    if not usable(q):
+        raise RuntimeError("decode_step needs CUDA tensors (or TRITON_INTERPRET=1) and triton")
+    from . import _kernels as kern  # imports triton: on first use only
+
+    out = torch.empty(B, H, V, device=q.device, dtype=v.dtype)
+    gate = gate_logits.contiguous() if gate_logits is not None else q  # never read without HAS_GATE
+    kern._decode_kernel[(B, HKV)](
+        q.contiguous(), k.contiguous(), v.contiguous(), gate, conv_q_state, conv_k_state, conv_q.contiguous(),
+        conv_k.contiguous(), map_q.contiguous(), map_k.contiguous(), state, out, 1.0 / gate_normalizer, eps,
+        H=H, HKV=HKV, GROUPS=H // HKV, D=D, HALF=D // 2, V=V, W=W, BD=next_pow2(D), BH=next_pow2(D // 2),
+        BV=next_pow2(V), HAS_GATE=gate_logits is not None, NORMALIZE=normalize, num_warps=4,
+    )
+    return out
