@@ -42,10 +42,12 @@ def main(argv=None) -> dict:
     p.add_argument("--warmup", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--with-teacher", action="store_true", help="time the student's teacher in the same rounds")
+    p.add_argument("--keep-lora-apart", action="store_true",
+                   help="load the student with fold_lora=False (its LoRA as separate matrix products), for A/B")
     p.add_argument("--out", default=None, help="a JSON file for every step time")
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
-    student = LawcatForCausalLM.from_pretrained(args.model).eval()
+    student = LawcatForCausalLM.from_pretrained(args.model, fold_lora=not args.keep_lora_apart).eval()
     models = {"student": student}
     if args.with_teacher:
         models["teacher"] = load_teacher(student.config.teacher_source)[0].eval()
@@ -82,7 +84,8 @@ def main(argv=None) -> dict:
                 "p90_ms": statistics.quantiles(v, n=10)[-1], "n": len(v), "prefill_s": prefill_s[key],
                 "state_bytes": cache_nbytes(caches[key]), "times_ms": v}
 
-    result = {"model": args.model, "threads": torch.get_num_threads(), "rounds": args.rounds, "steps": args.steps,
+    result = {"model": args.model, "lora_apart": student.config.lora is not None,
+              "threads": torch.get_num_threads(), "rounds": args.rounds, "steps": args.steps,
               "machine": machine_info(),
               "contexts": {str(C): summary((name, C), v) for (name, C), v in times.items() if name == "student"}}
     if args.with_teacher:

@@ -16,8 +16,8 @@ def _recipe(text, *extra):
 
 
 def _trained(path):
-    """The tensors a student directory holds, by name (LAWCAT weights and any LoRA adapters)."""
-    student = LawcatForCausalLM.from_pretrained(path)
+    """The tensors a student directory holds, by name (LAWCAT weights and any LoRA adapters, kept apart)."""
+    student = LawcatForCausalLM.from_pretrained(path, fold_lora=False)
     return {n: p.detach().clone() for n, p in student.named_parameters()
             if n not in student.teacher_param_names}
 

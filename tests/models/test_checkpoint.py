@@ -125,3 +125,51 @@ def test_checkpoint_with_unexpected_tensor_refused(tmp_path):
     with pytest.raises(CheckpointError, match="does not fit"):
         LawcatForCausalLM.from_pretrained(tmp_path / "run", teacher=teacher)
     assert other is not None
+
+
+def _with_separate_lora(teacher, tmp_path):
+    """A saved student whose LoRA adapters are kept apart and moved off zero (so folding them changes weights)."""
+    from lawcat.models.lora import add_lora
+
+    student = trained_student(teacher)
+    for p in add_lora(student, r=4, alpha=8):
+        with torch.no_grad():
+            p.add_(torch.randn_like(p) * 0.1)
+    student.save_pretrained(tmp_path / "run")
+    ids = torch.randint(0, 97, (2, 13))
+    with torch.no_grad():
+        return ids, student(ids).logits
+
+
+def _has_lora(model) -> bool:
+    return any(".lora_" in n for n, _ in model.named_parameters())
+
+
+def test_separate_lora_folds_on_a_float32_load_of_its_own_teacher(teacher_dir, tmp_path):
+    teacher, _ = load_teacher(str(teacher_dir))
+    ids, want = _with_separate_lora(teacher, tmp_path)
+    folded = LawcatForCausalLM.from_pretrained(tmp_path / "run")
+    apart = LawcatForCausalLM.from_pretrained(tmp_path / "run", fold_lora=False)
+    assert not _has_lora(folded) and folded.config.lora is None
+    assert "model.layers.0.self_attn.q_proj.weight" in folded.config.modified_teacher_params
+    assert _has_lora(apart) and apart.config.lora["r"] == 4
+    pristine, _ = load_teacher(str(teacher_dir))
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.allclose(dict(folded.named_parameters())[q], dict(pristine.named_parameters())[q])
+    with torch.no_grad():
+        torch.testing.assert_close(folded(ids).logits, want, rtol=1e-4, atol=1e-4)
+        assert torch.equal(apart(ids).logits, want)
+
+
+def test_separate_lora_stays_apart_in_bf16_and_with_a_teacher_passed_in(teacher_dir, tmp_path):
+    teacher, _ = load_teacher(str(teacher_dir))
+    _with_separate_lora(teacher, tmp_path)
+    assert _has_lora(LawcatForCausalLM.from_pretrained(tmp_path / "run", dtype=torch.bfloat16))
+    mine, _ = load_teacher(str(teacher_dir))
+    before = {n: p.clone() for n, p in mine.named_parameters()}
+    assert _has_lora(LawcatForCausalLM.from_pretrained(tmp_path / "run", teacher=mine))
+    assert all(torch.equal(p, before[n]) for n, p in mine.named_parameters())  # the caller's teacher is untouched
+    forced = LawcatForCausalLM.from_pretrained(tmp_path / "run", dtype=torch.bfloat16, fold_lora=True)
+    assert not _has_lora(forced) and forced.lm_head.weight.dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="fold_lora must be"):
+        LawcatForCausalLM.from_pretrained(tmp_path / "run", fold_lora="yes")
