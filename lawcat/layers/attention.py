@@ -136,7 +136,8 @@ def _fused_decode(cfg, q, mask, state) -> bool:
     (lawcat.ops.triton_decode): a conv, no softmax window, no padding, and a state to continue (a prefill or an
     earlier step made it) whose tensors can be advanced in place; not under torch.compile, which fuses the PyTorch
     ops itself. LAWCAT_FUSED_DECODE=0 turns it off (A/B)."""
-    if q.shape[1] != 1 or torch.is_grad_enabled() or cfg.gla_backend != "triton" or not cfg.use_conv:
+    if q.shape[1] != 1 or torch.is_grad_enabled() or cfg.gla_backend != "triton" or not cfg.use_conv \
+            or cfg.conv_kernel < 2:
         return False
     if cfg.window_size or mask is not None or not state or set(state) != {"conv_q", "conv_k", "gla"}:
         return False

@@ -46,70 +46,73 @@ def _decode_kernel(
     inv_normalizer, eps,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, D: tl.constexpr, HALF: tl.constexpr,
     V: tl.constexpr, W: tl.constexpr, BD: tl.constexpr, BH: tl.constexpr, BV: tl.constexpr,
-    HAS_GATE: tl.constexpr, NORMALIZE: tl.constexpr,
+    HAS_GATE: tl.constexpr, NORMALIZE: tl.constexpr, SHIFT_K: tl.constexpr,
 ):
-    """One program per (batch row, key/value head): the key's conv and its carried rows are read once and shifted
-    once, after all GROUPS query heads that share them have been served, so no program writes what another
-    reads. State S [B, H, D, V + 1] float32 (the last column is the normalizer z), updated in place."""
-    i_b, i_kv = tl.program_id(0), tl.program_id(1)
+    """One program per (batch row, query head), all independent: a decode step is latency-bound, so every head
+    runs at once and every load is issued up front. The program owns its head's state S [D, V + 1] (float32, the
+    last column the normalizer z) and its query's carried rows; the key's rows are shared by GROUPS heads, so
+    they are shifted here only when no other program reads them (SHIFT_K: GROUPS == 1), else by _shift_kernel."""
+    i_b, i_h = tl.program_id(0), tl.program_id(1)
+    i_kv = i_h // GROUPS
     o_d = tl.arange(0, BD)
     o_f = tl.arange(0, BH)
     o_v = tl.arange(0, BV)
     m_d, m_f, m_v = o_d < D, o_f < HALF, o_v < V
+    m_fv = m_f[:, None] & m_v[None, :]
 
+    q_now = tl.load(q + (i_b.to(tl.int64) * H + i_h) * D + o_d, mask=m_d, other=0.).to(tl.float32)
     k_now = tl.load(k + (i_b.to(tl.int64) * HKV + i_kv) * D + o_d, mask=m_d, other=0.).to(tl.float32)
     v_now = tl.load(v + (i_b.to(tl.int64) * HKV + i_kv) * V + o_v, mask=m_v, other=0.).to(tl.float32)
-    if W > 1:
-        k_c = _conv_row(k_now, conv_k, w_conv_k, i_kv * D, o_d, m_d, i_b, HKV * D, W)
-    else:
-        k_c = k_now * tl.load(w_conv_k + (i_kv * D + o_d), mask=m_d, other=0.).to(tl.float32)
+    # feature rows 0..D/2-1 are the positive half of the map, D/2..D-1 the negative one
+    base = (i_b.to(tl.int64) * H + i_h) * D * (V + 1)
+    p_lo = S + base + o_f[:, None] * (V + 1) + o_v[None, :]
+    p_hi = p_lo + HALF * (V + 1)
+    p_zlo = S + base + o_f * (V + 1) + V
+    p_zhi = p_zlo + HALF * (V + 1)
+    s_lo = tl.load(p_lo, mask=m_fv, other=0.)
+    s_hi = tl.load(p_hi, mask=m_fv, other=0.)
+    z_lo = tl.load(p_zlo, mask=m_f, other=0.)
+    z_hi = tl.load(p_zhi, mask=m_f, other=0.)
 
-    for r in tl.static_range(GROUPS):
-        i_h = i_kv * GROUPS + r
-        q_now = tl.load(q + (i_b.to(tl.int64) * H + i_h) * D + o_d, mask=m_d, other=0.).to(tl.float32)
-        if W > 1:
-            q_c = _conv_row(q_now, conv_q, w_conv_q, i_h * D, o_d, m_d, i_b, H * D, W)
-            tl.debug_barrier()  # every lane has read the old rows before any is overwritten
-            _shift_state(q_now, conv_q, i_h * D, o_d, m_d, i_b, H * D, W)
-        else:
-            q_c = q_now * tl.load(w_conv_q + (i_h * D + o_d), mask=m_d, other=0.).to(tl.float32)
-        fq_pos, fq_neg = _hedgehog(q_c, w_map_q, i_h, o_d, o_f, m_d, m_f, D, HALF)
-        fk_pos, fk_neg = _hedgehog(k_c, w_map_k, i_h, o_d, o_f, m_d, m_f, D, HALF)
+    q_c = _conv_row(q_now, conv_q, w_conv_q, i_h * D, o_d, m_d, i_b, H * D, W)
+    k_c = _conv_row(k_now, conv_k, w_conv_k, i_kv * D, o_d, m_d, i_b, HKV * D, W)
+    fq_pos, fq_neg = _hedgehog(q_c, w_map_q, i_h, o_d, o_f, m_d, m_f, D, HALF)
+    fk_pos, fk_neg = _hedgehog(k_c, w_map_k, i_h, o_d, o_f, m_d, m_f, D, HALF)
 
-        # feature rows 0..D/2-1 are the positive half, D/2..D-1 the negative one
-        base = (i_b.to(tl.int64) * H + i_h) * D * (V + 1)
-        p_lo = S + base + o_f[:, None] * (V + 1) + o_v[None, :]
-        p_hi = p_lo + HALF * (V + 1)
-        p_zlo = S + base + o_f * (V + 1) + V
-        p_zhi = p_zlo + HALF * (V + 1)
-        m_fv = m_f[:, None] & m_v[None, :]
-        s_lo = tl.load(p_lo, mask=m_fv, other=0.)
-        s_hi = tl.load(p_hi, mask=m_fv, other=0.)
-        z_lo = tl.load(p_zlo, mask=m_f, other=0.)
-        z_hi = tl.load(p_zhi, mask=m_f, other=0.)
-        if HAS_GATE:
-            g_p = gate + (i_b.to(tl.int64) * H + i_h) * D
-            a_lo = tl.load(g_p + o_f, mask=m_f, other=0.).to(tl.float32)
-            a_hi = tl.load(g_p + HALF + o_f, mask=m_f, other=0.).to(tl.float32)
-            # log-sigmoid(a) = min(a, 0) - log(1 + exp(-|a|)), then the normalizer; the decay is exp of that
-            d_lo = tl.exp((tl.minimum(a_lo, 0.) - tl.log(1. + tl.exp(-tl.abs(a_lo)))) * inv_normalizer)
-            d_hi = tl.exp((tl.minimum(a_hi, 0.) - tl.log(1. + tl.exp(-tl.abs(a_hi)))) * inv_normalizer)
-            s_lo, s_hi = s_lo * d_lo[:, None], s_hi * d_hi[:, None]
-            z_lo, z_hi = z_lo * d_lo, z_hi * d_hi
-        s_lo += fk_pos[:, None] * v_now[None, :]
-        s_hi += fk_neg[:, None] * v_now[None, :]
-        z_lo += fk_pos
-        z_hi += fk_neg
-        tl.store(p_lo, s_lo, mask=m_fv)
-        tl.store(p_hi, s_hi, mask=m_fv)
-        tl.store(p_zlo, z_lo, mask=m_f)
-        tl.store(p_zhi, z_hi, mask=m_f)
+    if HAS_GATE:
+        g_p = gate + (i_b.to(tl.int64) * H + i_h) * D
+        a_lo = tl.load(g_p + o_f, mask=m_f, other=0.).to(tl.float32)
+        a_hi = tl.load(g_p + HALF + o_f, mask=m_f, other=0.).to(tl.float32)
+        # log-sigmoid(a) = min(a, 0) - log(1 + exp(-|a|)), then the normalizer; the decay is exp of that
+        d_lo = tl.exp((tl.minimum(a_lo, 0.) - tl.log(1. + tl.exp(-tl.abs(a_lo)))) * inv_normalizer)
+        d_hi = tl.exp((tl.minimum(a_hi, 0.) - tl.log(1. + tl.exp(-tl.abs(a_hi)))) * inv_normalizer)
+        s_lo, s_hi = s_lo * d_lo[:, None], s_hi * d_hi[:, None]
+        z_lo, z_hi = z_lo * d_lo, z_hi * d_hi
+    s_lo += fk_pos[:, None] * v_now[None, :]
+    s_hi += fk_neg[:, None] * v_now[None, :]
+    z_lo += fk_pos
+    z_hi += fk_neg
+    tl.store(p_lo, s_lo, mask=m_fv)
+    tl.store(p_hi, s_hi, mask=m_fv)
+    tl.store(p_zlo, z_lo, mask=m_f)
+    tl.store(p_zhi, z_hi, mask=m_f)
 
-        num = tl.sum(fq_pos[:, None] * s_lo, axis=0) + tl.sum(fq_neg[:, None] * s_hi, axis=0)   # [BV]
-        if NORMALIZE:
-            num = num / (tl.sum(fq_pos * z_lo, axis=0) + tl.sum(fq_neg * z_hi, axis=0) + eps)
-        tl.store(out + (i_b.to(tl.int64) * H + i_h) * V + o_v, num.to(out.dtype.element_ty), mask=m_v)
+    num = tl.sum(fq_pos[:, None] * s_lo, axis=0) + tl.sum(fq_neg[:, None] * s_hi, axis=0)   # [BV]
+    if NORMALIZE:
+        num = num / (tl.sum(fq_pos * z_lo, axis=0) + tl.sum(fq_neg * z_hi, axis=0) + eps)
+    tl.store(out + (i_b.to(tl.int64) * H + i_h) * V + o_v, num.to(out.dtype.element_ty), mask=m_v)
 
-    if W > 1:
-        tl.debug_barrier()
+    tl.debug_barrier()  # every lane has read the old rows before any is overwritten
+    _shift_state(q_now, conv_q, i_h * D, o_d, m_d, i_b, H * D, W)
+    if SHIFT_K:
         _shift_state(k_now, conv_k, i_kv * D, o_d, m_d, i_b, HKV * D, W)
+
+
+@triton.jit
+def _shift_kernel(k, conv_k, HKV: tl.constexpr, D: tl.constexpr, W: tl.constexpr, BD: tl.constexpr):
+    """The key's carried rows shifted by one, the token appended: after _decode_kernel has read them (GQA)."""
+    i_b, i_kv = tl.program_id(0), tl.program_id(1)
+    o_d = tl.arange(0, BD)
+    m_d = o_d < D
+    k_now = tl.load(k + (i_b.to(tl.int64) * HKV + i_kv) * D + o_d, mask=m_d, other=0.)
+    _shift_state(k_now, conv_k, i_kv * D, o_d, m_d, i_b, HKV * D, W)
