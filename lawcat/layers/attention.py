@@ -134,14 +134,14 @@ def _fused_front_end(cfg, w: LayerWeights, q) -> bool:
 def _fused_decode(cfg, q, mask, state) -> bool:
     """One token at inference with lawcat's Triton kernels (gla_backend="triton") takes the fused decode step
     (lawcat.ops.triton_decode): a conv, no softmax window, no padding, and a state to continue (a prefill or an
-    earlier step made it) whose tensors can be advanced in place; not under torch.compile, which fuses the PyTorch
-    ops itself. LAWCAT_FUSED_DECODE=0 turns it off (A/B)."""
+    earlier step made it) whose tensors can be advanced in place. Under torch.compile too: the kernel is a custom op
+    that stays in the compiled graph. LAWCAT_FUSED_DECODE=0 turns it off (A/B)."""
     if q.shape[1] != 1 or torch.is_grad_enabled() or cfg.gla_backend != "triton" or not cfg.use_conv \
             or cfg.conv_kernel < 2:
         return False
     if cfg.window_size or mask is not None or not state or set(state) != {"conv_q", "conv_k", "gla"}:
         return False
-    if os.environ.get("LAWCAT_FUSED_DECODE", "1") == "0" or torch.compiler.is_compiling():
+    if os.environ.get("LAWCAT_FUSED_DECODE", "1") == "0":
         return False
     if not all(t.is_contiguous() for t in state.values()) or state["gla"].dtype != torch.float32:
         return False

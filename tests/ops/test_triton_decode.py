@@ -141,3 +141,38 @@ def test_gpu_equals_lawcat_attention(dtype):
     torch.testing.assert_close(got.float(), want.float(), rtol=tol, atol=tol)
     torch.testing.assert_close(t["state"], new["gla"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(t["conv_k_state"], new["conv_k"], rtol=0, atol=0)
+
+
+@needs_interpreter
+def test_interpreter_compiled_step_keeps_the_kernel():
+    """Under torch.compile(fullgraph=True) the kernel is a custom op inside the graph (no break): the compiled
+    step calls it, and its logits and the states it leaves equal the eager step's. (~1 min of compilation.)"""
+    from lawcat import linearize
+    from tests.conftest import make_teacher
+
+    torch.manual_seed(0)
+    student = linearize(make_teacher("llama"), LawcatConfig(gla_backend="triton")).eval()
+    ids = torch.randint(0, 97, (2, 20))
+    with torch.no_grad():
+        _, cache = student.prefill(ids[:, :19])
+        saved = cache.snapshot()
+        eager = student(ids[:, 19:], past_key_values=cache, use_cache=True).logits
+        eager_states = [{n: t.clone() for n, t in layer.state.items()} for layer in cache.layers]
+        cache.restore(saved)
+        graphs = []
+
+        def recording(gm, example_inputs):  # what dynamo hands a backend: the traced step, before any lowering
+            graphs.append(str(gm.graph))
+            return gm.forward
+
+        def step(x):
+            return student(x, past_key_values=cache, use_cache=True).logits
+
+        torch.compile(step, backend=recording, fullgraph=True, dynamic=False)(ids[:, 19:])
+        cache.restore(saved)
+        compiled = torch.compile(step, fullgraph=True, dynamic=False)(ids[:, 19:])
+    assert len(graphs) == 1 and graphs[0].count("lawcat.decode_step") == len(cache.layers)
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-4)
+    for layer, want in zip(cache.layers, eager_states):
+        for name, t in want.items():
+            torch.testing.assert_close(layer.state[name], t, rtol=1e-4, atol=1e-5)

@@ -21,7 +21,6 @@ def usable(x: torch.Tensor) -> bool:
     return (x.is_cuda or interpreting()) and triton_available()
 
 
-@torch.compiler.disable
 def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: torch.Tensor | None,
                 conv_q_state: torch.Tensor, conv_k_state: torch.Tensor, conv_q: torch.Tensor, conv_k: torch.Tensor,
                 map_q: torch.Tensor, map_k: torch.Tensor, state: torch.Tensor, gate_normalizer: float = 16.0,
@@ -56,10 +55,24 @@ def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: 
             raise ValueError(f"{name} is updated in place and must be contiguous")
     if not usable(q):
         raise RuntimeError("decode_step needs CUDA tensors (or TRITON_INTERPRET=1) and triton")
-    from . import _kernels as kern  # imports triton: on first use only
-
     if W < 2:
         raise ValueError("decode_step needs a conv of at least two taps (a one-tap conv carries no rows)")
+    return _decode_op(q, k, v, gate_logits, conv_q_state, conv_k_state, conv_q, conv_k, map_q, map_k, state,
+                      float(gate_normalizer), float(eps), bool(normalize))
+
+
+# A custom op, so torch.compile keeps the kernel inside its graph (a call it cannot trace would break the graph, and
+# with it mode="reduce-overhead"'s one CUDA graph per step) and fuses the rest of the layer around it; the three
+# states are declared mutated, which is how it knows they advance in place.
+@torch.library.custom_op("lawcat::decode_step", mutates_args=("conv_q_state", "conv_k_state", "state"))
+def _decode_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: torch.Tensor | None,
+               conv_q_state: torch.Tensor, conv_k_state: torch.Tensor, conv_q: torch.Tensor, conv_k: torch.Tensor,
+               map_q: torch.Tensor, map_k: torch.Tensor, state: torch.Tensor, gate_normalizer: float, eps: float,
+               normalize: bool) -> torch.Tensor:
+    from . import _kernels as kern  # imports triton: on first use only
+
+    B, H, D = q.shape
+    HKV, V, W = k.shape[1], v.shape[-1], conv_q.shape[-1]
     out = torch.empty(B, H, V, device=q.device, dtype=v.dtype)
     k = k.contiguous()
     gate = gate_logits.contiguous() if gate_logits is not None else q  # never read without HAS_GATE
@@ -73,3 +86,9 @@ def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: 
     if groups > 1:  # the key's rows are read by every query head of its group: shifted once all have run
         kern._shift_kernel[(B, HKV)](k, conv_k_state, HKV=HKV, D=D, W=W, BD=BD, num_warps=1)
     return out
+
+
+@_decode_op.register_fake
+def _decode_op_fake(q, k, v, gate_logits, conv_q_state, conv_k_state, conv_q, conv_k, map_q, map_k, state,
+                    gate_normalizer, eps, normalize):
+    return q.new_empty(q.shape[0], q.shape[1], v.shape[-1], dtype=v.dtype)
