@@ -218,11 +218,14 @@ def cmd_list_weights(args) -> int:
         card = read_card(name)
         about = ", ".join(f"{k} {card[k]}" for k in ("task", "teacher", "recipe") if card.get(k))
         print(f"{name}" + (f"  ({about})" if about else ""))
-        scores = card.get("scores") or {}
-        if scores:
-            n = f" (n={card['n']} per length)" if card.get("n") else ""
-            cells = "  ".join(f"{_short_length(k)}: {v:g}" for k, v in sorted(scores.items(), key=_length_key))
-            print(f"  accuracy %{n}: {cells}")
+        n = f" (n={card['n']} per length)" if card.get("n") else ""
+        if card.get("scores"):
+            on = f" on {card['scores_task']}" if card.get("scores_task") else ""
+            print(f"  accuracy %{on}{n}: {_score_cells(card['scores'])}")
+        for label, key in (("", "task_scores"), ("held out, ", "heldout_scores")):
+            for what, scores in (card.get(key) or {}).items():
+                if isinstance(scores, dict) and scores:  # "heldout" is eval's name for every variant at once
+                    print(f"  {label}{'all at once' if what == 'heldout' else what}: {_score_cells(scores)}")
         if card.get("command"):
             print(f"  made by: {card['command']}")
     return 0
@@ -243,6 +246,10 @@ def cmd_viz(args) -> int:
         print(gate_figure(args.model, args.out, length=parse_length(args.length), depth=args.depth, seed=args.seed,
                           chunk=args.chunk))
     return 0
+
+
+def _score_cells(scores: dict) -> str:
+    return "  ".join(f"{_short_length(k)}: {v:g}" for k, v in sorted(scores.items(), key=_length_key))
 
 
 def _length_key(item) -> float:

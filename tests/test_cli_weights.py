@@ -48,3 +48,15 @@ def test_list_weights_prints_cards(root, tmp_path, capsys):
     assert lines[1].startswith(NAME) and "task passkey" in lines[1] and "teacher default" in lines[1]
     assert lines[2] == "  accuracy % (n=50 per length): 1K: 100  2K: 98  32K: 96"  # sorted by length
     assert lines[3] == f"  made by: {CARD['command']}"
+
+
+def test_list_weights_prints_every_task_and_held_out_variant(root, tmp_path, capsys):
+    card = dict(CARD, scores_task="the published format", task_scores={"niah2": {"2048": 88.0, "1024": 100.0}},
+                heldout_scores={"filler": {"4096": 98.0}, "broken": "not a table"})
+    ship_student(root, NAME, passkey_teacher_dir(tmp_path / "teacher"), card)
+    capsys.readouterr()
+    assert cli.main(["list-weights"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:4] == ["  accuracy % on the published format (n=50 per length): 1K: 100  2K: 98  32K: 96",
+                          "  niah2: 1K: 100  2K: 88",
+                          "  held out, filler: 4K: 98"]
