@@ -132,12 +132,15 @@ def _fused_front_end(cfg, w: LayerWeights, q) -> bool:
 
 
 def _fused_decode(cfg, q, mask, state) -> bool:
-    """One token at inference with lawcat's Triton kernels (gla_backend="triton") takes the fused decode step
-    (lawcat.ops.triton_decode): a conv, no softmax window, no padding, and a state to continue (a prefill or an
-    earlier step made it) whose tensors can be advanced in place. Under torch.compile too: the kernel is a custom op
-    that stays in the compiled graph. LAWCAT_FUSED_DECODE=0 turns it off (A/B)."""
-    if q.shape[1] != 1 or torch.is_grad_enabled() or cfg.gla_backend != "triton" or not cfg.use_conv \
-            or cfg.conv_kernel < 2:
+    """One token at inference takes the fused decode step (lawcat.ops.triton_decode) on CUDA with gla_backend
+    "auto" or "triton" ("triton" also under the CPU interpreter): a conv, no softmax window, no padding, and a
+    state to continue (a prefill or an earlier step made it) whose tensors can be advanced in place. The kernel
+    reads and writes the state every GLA backend keeps, so it serves generate() whichever kernel made the prefill.
+    Under torch.compile too: it is a custom op that stays in the compiled graph. LAWCAT_FUSED_DECODE=0 turns it
+    off (A/B)."""
+    if cfg.gla_backend not in ("triton", "auto") or (cfg.gla_backend == "auto" and not q.is_cuda):
+        return False
+    if q.shape[1] != 1 or torch.is_grad_enabled() or not cfg.use_conv or cfg.conv_kernel < 2:
         return False
     if cfg.window_size or mask is not None or not state or set(state) != {"conv_q", "conv_k", "gla"}:
         return False

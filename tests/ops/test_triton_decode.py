@@ -176,3 +176,30 @@ def test_interpreter_compiled_step_keeps_the_kernel():
     for layer, want in zip(cache.layers, eager_states):
         for name, t in want.items():
             torch.testing.assert_close(layer.state[name], t, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("backend", ["auto", "triton"])
+def test_gpu_student_decodes_the_same_through_the_kernel(monkeypatch, backend):
+    """On CUDA the default backend ("auto": fla's prefill) decodes through the kernel too: the logits of steps after
+    a prefill equal those with LAWCAT_FUSED_DECODE=0."""
+    from lawcat import linearize
+    from lawcat.ops import triton_decode
+    from tests.conftest import make_teacher
+
+    calls = []
+    real = triton_decode.decode_step
+    monkeypatch.setattr(triton_decode, "decode_step", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    ids = torch.randint(0, 97, (2, 80), device="cuda")
+    outs = {}
+    for fused in ("1", "0"):
+        monkeypatch.setenv("LAWCAT_FUSED_DECODE", fused)
+        torch.manual_seed(0)
+        student = linearize(make_teacher("llama"), LawcatConfig(gla_backend=backend)).cuda().eval()
+        with torch.no_grad():
+            _, cache = student.prefill(ids[:, :76])
+            outs[fused] = torch.cat([student(ids[:, t:t + 1], past_key_values=cache, use_cache=True).logits
+                                     for t in range(76, 80)], 1)
+    assert len(calls) == 4 * 2
+    torch.testing.assert_close(outs["1"], outs["0"], rtol=1e-4, atol=1e-4)
