@@ -22,14 +22,25 @@ from lawcat.bench.measure import cache_nbytes
 from lawcat.bench.timing import copy_bandwidth
 from lawcat.machine import machine_info
 from lawcat.models.graph_decode import StaticDecoder
+from lawcat.ops import triton_decode
 
 
 def _decoder(student, ids, fused: bool) -> StaticDecoder:
+    """A graphed decoder captured with the fused kernel on or off; checks the capture took the path asked for (a
+    silent fallback would time the same step twice and read as "no gain")."""
+    calls = []
+    real = triton_decode.decode_step
+    triton_decode.decode_step = lambda *a, **kw: calls.append(1) or real(*a, **kw)
     os.environ["LAWCAT_FUSED_DECODE"] = "1" if fused else "0"
-    with torch.no_grad():
-        _, cache = student.prefill(ids)
-        dec = StaticDecoder(student, cache)  # captured now, with the path the variable selects
-    os.environ.pop("LAWCAT_FUSED_DECODE")
+    try:
+        with torch.no_grad():
+            _, cache = student.prefill(ids)
+            dec = StaticDecoder(student, cache)  # captured now, with the path the variable selects
+    finally:
+        os.environ.pop("LAWCAT_FUSED_DECODE")
+        triton_decode.decode_step = real
+    if bool(calls) != fused:
+        raise SystemExit(f"the {'fused' if fused else 'unfused'} decoder made {len(calls)} fused kernel calls")
     return dec
 
 

@@ -45,7 +45,7 @@ def _models_attr(name: str):
     return getattr(models, name)
 
 
-def resolve_model(spec, tokenizer=None):
+def resolve_model(spec, tokenizer=None, dtype=None):
     """Turn a model spec into (model, tokenizer).
 
     spec: a PreTrainedModel (with `tokenizer`, or one lawcat's loaders attached, or one in its
@@ -77,7 +77,9 @@ def resolve_model(spec, tokenizer=None):
     run = resolve_model_spec(path)
     if run is not None:
         cls = _models_attr("LawcatForCausalLM")
-        model = cls.from_pretrained(str(run))
+        # The dtype at load, not a cast after: a float32 load folds LoRA saved apart, and casting the folded sum to
+        # bf16 would round away what loading in bf16 keeps (lawcat.models.checkpoint._folds_lora).
+        model = cls.from_pretrained(str(run), dtype=dtype)
         if tokenizer is None:
             tokenizer = getattr(model, "tokenizer", None)  # load_student attaches the run's tokenizer
         if tokenizer is None:
@@ -135,13 +137,16 @@ class LawcatLM(HFLM):
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
-        model, tokenizer = resolve_model(pretrained, tokenizer)
-        if device is not None and not getattr(model, "hf_device_map", None) and torch.device(device) != model.device:
-            model = model.to(device)
+        torch_dtype = None
         if dtype not in (None, "auto"):
             from lm_eval.models.utils_hf import get_dtype
 
-            model = model.to(get_dtype(dtype))
+            torch_dtype = get_dtype(dtype)
+        model, tokenizer = resolve_model(pretrained, tokenizer, dtype=torch_dtype)
+        if device is not None and not getattr(model, "hf_device_map", None) and torch.device(device) != model.device:
+            model = model.to(device)
+        if torch_dtype is not None:  # a model passed in, or a teacher: cast here
+            model = model.to(torch_dtype)
         self.unpadded_generate = bool(unpadded_generate) if not isinstance(unpadded_generate, str) \
             else unpadded_generate.lower() in ("1", "true", "yes")
         self._model_source = spec_name(pretrained)

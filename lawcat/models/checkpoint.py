@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -33,7 +34,7 @@ from ..atomic import atomic_path, atomic_write_text
 from ..errors import CheckpointError, TeacherLoadError, TeacherMismatchError, UnknownModelError
 from .config import LawcatConfig
 from .fingerprint import teacher_fingerprint, tensors_sha256
-from .lora import add_lora, canonical_name, merge_lora
+from .lora import LORA_MARK, add_lora, canonical_name, merge_lora
 from .teacher import portable_source
 
 WEIGHTS_NAME = "model.safetensors"
@@ -197,16 +198,24 @@ def save_student(model, save_directory, tokenizer=None, merged: bool = False, st
     """`state` replaces model.state_dict() (a sharded model passes its gathered, LoRA-merged tensors)."""
     path = Path(save_directory)
     path.mkdir(parents=True, exist_ok=True)
+    # A student whose LoRA folded as it loaded saves the adapters it loaded from (FoldedLora), unless it is exported
+    # merged or a sharded model hands its own gathered state.
+    folded = getattr(model, "folded_lora", None) if state is None and not merged else None
     state = dict(state) if state is not None else model.state_dict()
     if merged:
         # Tied weights are stored once; loading re-ties them through the architecture.
         if model.config.tie_word_embeddings:
             state.pop("lm_head.weight", None)
         tensors = dict(state)
-    else:
+    if not merged:
+        modified = model.config.modified_teacher_params if folded is None else folded.modified_teacher_params
         tensors = {n: t for n, t in state.items() if canonical_name(n) not in model.teacher_param_names}
-        tensors.update({n: t for n, t in state.items() if canonical_name(n) in model.config.modified_teacher_params})
+        tensors.update({n: t for n, t in state.items() if canonical_name(n) in modified})
+        if folded is not None:
+            tensors.update(folded.tensors)
     config = LawcatConfig.from_dict(model.config.to_dict())
+    if folded is not None:
+        config.lora, config.modified_teacher_params = folded.lora, list(folded.modified_teacher_params)
     config.merged = merged
     config.teacher_source = portable_source(config.teacher_source)
     config.architectures = ["LawcatForCausalLM"]
@@ -331,7 +340,12 @@ def load_student(save_directory, cls, teacher=None, device=None, dtype=None, con
         _load_into(model, tensors, strict_all=False)
         final_dtype = saved_dtype if dtype in (None, "auto") else dtype
         if model.config.lora and _folds_lora(fold_lora, isinstance(teacher_arg, torch.nn.Module), final_dtype):
+            folded = FoldedLora(dict(model.config.lora), list(model.config.modified_teacher_params),
+                                {n: t for n, t in tensors.items() if LORA_MARK in n})
             merge_lora(model)
+            model.folded_lora = folded
+            if final_dtype != torch.float32:  # fold_lora=True below float32: the merged projections too
+                model.to(final_dtype)
     if (path / "tokenizer_config.json").is_file():
         model.tokenizer = AutoTokenizer.from_pretrained(path)
     if (path / GENERATION_CONFIG_NAME).is_file():
@@ -342,6 +356,17 @@ def load_student(save_directory, cls, teacher=None, device=None, dtype=None, con
     if device is not None:
         model.to(device)
     return model.eval()
+
+
+@dataclass
+class FoldedLora:
+    """A student's LoRA as its files held it, kept when loading folds it into the projections: saving such a
+    student writes this form again (a few MB, adapters that can train further), not its folded projections, so
+    load -> save round-trips. Saving writes LAWCAT's tensors and LoRA, never the teacher's: a change made to the
+    folded projections after loading is not saved, as a change to any teacher weight is not."""
+    lora: dict
+    modified_teacher_params: list
+    tensors: dict
 
 
 def _folds_lora(fold_lora: bool | str, teacher_given: bool, dtype: torch.dtype) -> bool:

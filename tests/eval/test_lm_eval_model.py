@@ -162,3 +162,20 @@ def test_registered_in_lm_eval_as_lawcat():
     from lm_eval.api.registry import get_model
 
     assert get_model("lawcat") is A.LawcatLM
+
+
+def test_a_run_with_lora_apart_loads_in_the_asked_dtype(teacher_dir, tmp_path):
+    """dtype reaches from_pretrained: in bf16 the adapters stay apart (a float32 fold cast to bf16 would round the
+    update away), in float32 they fold."""
+    from lawcat import load_teacher
+    from lawcat.models.lora import add_lora
+    from tests.conftest import trained_student
+
+    teacher, _ = load_teacher(str(teacher_dir))
+    student = trained_student(teacher)
+    add_lora(student, r=4, alpha=8)
+    student.save_pretrained(tmp_path / "run")
+    bf16, _ = A.resolve_model(str(tmp_path / "run"), dtype=torch.bfloat16)
+    fp32, _ = A.resolve_model(str(tmp_path / "run"))
+    assert bf16.config.lora is not None and bf16.lm_head.weight.dtype == torch.bfloat16
+    assert fp32.config.lora is None

@@ -173,3 +173,28 @@ def test_separate_lora_stays_apart_in_bf16_and_with_a_teacher_passed_in(teacher_
     assert not _has_lora(forced) and forced.lm_head.weight.dtype == torch.bfloat16
     with pytest.raises(ValueError, match="fold_lora must be"):
         LawcatForCausalLM.from_pretrained(tmp_path / "run", fold_lora="yes")
+
+
+def test_a_folded_load_saves_the_adapters_it_loaded(teacher_dir, tmp_path):
+    """Load (folded) -> save writes the small adapter form again, which loads apart exactly as the original."""
+    teacher, _ = load_teacher(str(teacher_dir))
+    ids, want = _with_separate_lora(teacher, tmp_path)
+    folded = LawcatForCausalLM.from_pretrained(tmp_path / "run")
+    folded.save_pretrained(tmp_path / "again")
+    first, again = (load_file(tmp_path / d / "model.safetensors") for d in ("run", "again"))
+    assert set(again) == set(first) and all(torch.equal(again[n], first[n]) for n in first)
+    saved = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert saved["lora"]["r"] == 4 and saved["modified_teacher_params"] == []
+    apart = LawcatForCausalLM.from_pretrained(tmp_path / "again", fold_lora=False)
+    with torch.no_grad():
+        assert torch.equal(apart(ids).logits, want)
+
+
+def test_forced_fold_below_float32_leaves_one_dtype(teacher_dir, tmp_path):
+    teacher, _ = load_teacher(str(teacher_dir))
+    _with_separate_lora(teacher, tmp_path)
+    mine, _ = load_teacher(str(teacher_dir), dtype=torch.bfloat16)
+    model = LawcatForCausalLM.from_pretrained(tmp_path / "run", teacher=mine, fold_lora=True)
+    assert {p.dtype for n, p in model.named_parameters() if n in model.teacher_param_names} == {torch.bfloat16}
+    with torch.no_grad():
+        model(torch.randint(0, 97, (1, 5)))
