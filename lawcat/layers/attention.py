@@ -133,16 +133,16 @@ def _fused_front_end(cfg, w: LayerWeights, q) -> bool:
 
 def _fused_decode(cfg, q, mask, state) -> bool:
     """One token at inference takes the fused decode step (lawcat.ops.triton_decode) on CUDA with gla_backend
-    "auto" or "triton" ("triton" also under the CPU interpreter): a conv, no softmax window, no padding, and a
-    state to continue (a prefill or an earlier step made it) whose tensors can be advanced in place. The kernel
-    reads and writes the state every GLA backend keeps, so it serves generate() whichever kernel made the prefill.
-    Under torch.compile too: it is a custom op that stays in the compiled graph. LAWCAT_FUSED_DECODE=0 turns it
-    off (A/B)."""
+    "auto" or "triton" ("triton" also under the CPU interpreter): a conv, no softmax window, and a state to
+    continue (a prefill or an earlier step made it) whose tensors can be advanced in place; a padding mask goes
+    into the kernel. The kernel reads and writes the state every GLA backend keeps, so it serves generate()
+    whichever kernel made the prefill. Under torch.compile too (which keeps even an all-ones mask): it is a custom
+    op that stays in the compiled graph. LAWCAT_FUSED_DECODE=0 turns it off (A/B)."""
     if cfg.gla_backend not in ("triton", "auto") or (cfg.gla_backend == "auto" and not q.is_cuda):
         return False
     if q.shape[1] != 1 or torch.is_grad_enabled() or not cfg.use_conv or cfg.conv_kernel < 2:
         return False
-    if cfg.window_size or mask is not None or not state or set(state) != {"conv_q", "conv_k", "gla"}:
+    if cfg.window_size or not state or set(state) != {"conv_q", "conv_k", "gla"}:
         return False
     if os.environ.get("LAWCAT_FUSED_DECODE", "1") == "0":
         return False
@@ -320,12 +320,12 @@ class LawcatAttention(nn.Module):
         """
         q, k, v = qkv if qkv is not None else self.project(x)
         if _fused_decode(self.config, q, mask, state):
-            return self._decode_fused(x, q, k, v, state, position_embeddings)
+            return self._decode_fused(x, q, k, v, state, position_embeddings, mask)
         g = self.gate(x) if self.config.use_gate else None
         out, new = lawcat_attention(self.config, self.weights(), q, k, v, g, mask, state, position_embeddings)
         return out.to(x.dtype).reshape(*x.shape[:2], -1), new
 
-    def _decode_fused(self, x, q, k, v, state: dict, position_embeddings):
+    def _decode_fused(self, x, q, k, v, state: dict, position_embeddings, mask=None):
         """linear_attention for one token through lawcat.ops.triton_decode: the same output, the layer's states
         advanced in the cache's own tensors (returned as the new state, so the cache's write is a no-op)."""
         from ..ops.triton_decode import decode_step
@@ -339,7 +339,7 @@ class LawcatAttention(nn.Module):
             logits = logits.view(x.shape[0], self.num_heads, -1)
         out = decode_step(q[:, 0], k[:, 0], v[:, 0], logits, state["conv_q"], state["conv_k"], w.conv_q, w.conv_k,
                           w.map_q, w.map_k, state["gla"], self.gate.normalizer if cfg.use_gate else 1.0, cfg.eps,
-                          cfg.normalize)
+                          cfg.normalize, None if mask is None else mask[:, 0])
         new = {name: state[name] for name in ("conv_q", "conv_k", "gla")}
         return out.to(x.dtype).reshape(x.shape[0], 1, -1), new
 

@@ -34,14 +34,15 @@ def _case(B, H, HKV, D, V, W, gate, device="cpu", dtype=torch.float32, seed=0, s
     return t
 
 
-def _reference(t, normalize=True, normalizer=16.0, eps=1e-6):
+def _reference(t, normalize=True, normalizer=16.0, eps=1e-6, mask=None):
     """lawcat_attention (the PyTorch ops) on the same token and states; returns (out, its new states)."""
     H, HKV = t["q"].shape[1], t["k"].shape[1]
     cfg = LawcatConfig(normalize=normalize, eps=eps, gla_backend="reference")
     w = LayerWeights(H, HKV, t["conv_q"], t["conv_k"], t["map_q"], t["map_k"], None)
     g = None if t["gate_logits"] is None else (F.logsigmoid(t["gate_logits"].float()) / normalizer)[:, None]
     state = {"conv_q": t["conv_q_state"].clone(), "conv_k": t["conv_k_state"].clone(), "gla": t["state"].clone()}
-    out, new = lawcat_attention(cfg, w, t["q"][:, None], t["k"][:, None], t["v"][:, None], g, None, state)
+    m = None if mask is None else mask[:, None]
+    out, new = lawcat_attention(cfg, w, t["q"][:, None], t["k"][:, None], t["v"][:, None], g, m, state)
     return out[:, 0], new
 
 
@@ -69,6 +70,21 @@ def test_interpreter_equals_lawcat_attention(B, H, HKV, D, V, W, gate):
 
 
 @needs_interpreter
+@pytest.mark.parametrize("HKV", [1, 3])
+def test_interpreter_a_padded_row_is_what_lawcat_attention_makes_of_it(HKV):
+    """mask [B]: a padded row neither feeds nor decays the state and shifts a zero row into the conv's; the other
+    rows are untouched by it."""
+    t = _case(3, 3, HKV, 16, 16, 4, True, seed=11)
+    mask = torch.tensor([1.0, 0.0, 1.0])
+    want, new = _reference(t, mask=mask)
+    got = decode_step(**t, mask=mask)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for name, ref in (("state", "gla"), ("conv_q_state", "conv_q"), ("conv_k_state", "conv_k")):
+        torch.testing.assert_close(t[name], new[ref], rtol=1e-5, atol=1e-6)
+    assert not t["conv_k_state"][1, -1].any()  # the padded token's key row is zero
+
+
+@needs_interpreter
 def test_interpreter_separate_maps_and_several_steps():
     """Separate q and k maps; three tokens in a row, each step fed the states the last one left."""
     t = _case(2, 4, 2, 16, 16, 4, True, seed=5, shared_map=False)
@@ -88,7 +104,8 @@ def test_interpreter_separate_maps_and_several_steps():
 @pytest.mark.parametrize("preset", ["lawcat", "lawcat-rope", "lawcat-shared-conv-separate-maps"])
 def test_interpreter_student_decodes_the_same_through_the_kernel(monkeypatch, preset):
     """gla_backend="triton" at inference decodes through decode_step (counted): the logits of the steps after a
-    padded prefill, and the states they leave, equal those with LAWCAT_FUSED_DECODE=0 (the PyTorch ops)."""
+    padded prefill (one of them padded too), and the states they leave, equal those with LAWCAT_FUSED_DECODE=0
+    (the PyTorch ops)."""
     from lawcat import linearize
     from lawcat.ops import triton_decode
     from tests.conftest import make_teacher
@@ -107,9 +124,12 @@ def test_interpreter_student_decodes_the_same_through_the_kernel(monkeypatch, pr
         for p in student.lawcat_parameters():  # off the identity-like init, so every weight matters
             with torch.no_grad():
                 p.add_(0.05 * torch.randn_like(p))
+        full = torch.cat([mask, torch.ones(2, 4, dtype=torch.long)], 1)
+        full[1, 37] = 0  # one padded decode token (the kernel's mask path)
         with torch.no_grad():
             _, cache = student.prefill(ids[:, :36], attention_mask=mask)
-            steps = [student(ids[:, t:t + 1], past_key_values=cache, use_cache=True).logits for t in range(36, 40)]
+            steps = [student(ids[:, t:t + 1], attention_mask=full[:, :t + 1], past_key_values=cache,
+                             use_cache=True).logits for t in range(36, 40)]
         outs[fused] = torch.cat(steps, 1), [dict(layer.state) for layer in cache.layers]
     assert len(calls) == 4 * 2  # four steps, two layers
     torch.testing.assert_close(outs["1"][0], outs["0"][0], rtol=1e-4, atol=1e-4)
@@ -124,6 +144,8 @@ def test_rejects_what_does_not_fit():
         decode_step(**dict(t, state=t["state"].double()))
     with pytest.raises(ValueError, match="conv states"):
         decode_step(**dict(t, conv_k_state=t["conv_k_state"][:, :2]))
+    with pytest.raises(ValueError, match="mask must be"):
+        decode_step(**t, mask=torch.ones(2))
     with pytest.raises(ValueError, match="gate_logits"):
         decode_step(**dict(t, gate_logits=t["gate_logits"][:, :1]))
     with pytest.raises(ValueError, match="contiguous"):
@@ -165,8 +187,9 @@ def test_interpreter_compiled_step_keeps_the_kernel():
             graphs.append(str(gm.graph))
             return gm.forward
 
-        def step(x):
-            return student(x, past_key_values=cache, use_cache=True).logits
+        def step(x):  # with an all-ones mask, which a compiled step keeps (the kernel takes it)
+            return student(x, attention_mask=torch.ones(2, 20, dtype=torch.long), past_key_values=cache,
+                           use_cache=True).logits
 
         torch.compile(step, backend=recording, fullgraph=True, dynamic=False)(ids[:, 19:])
         cache.restore(saved)

@@ -42,11 +42,11 @@ def _shift_state(x_now, state, row0, o_d, m_d, i_b, CH: tl.constexpr, W: tl.cons
 
 @triton.jit
 def _decode_kernel(
-    q, k, v, gate, conv_q, conv_k, w_conv_q, w_conv_k, w_map_q, w_map_k, S, out,
+    q, k, v, gate, tok_mask, conv_q, conv_k, w_conv_q, w_conv_k, w_map_q, w_map_k, S, out,
     inv_normalizer, eps,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, D: tl.constexpr, HALF: tl.constexpr,
     V: tl.constexpr, W: tl.constexpr, BD: tl.constexpr, BH: tl.constexpr, BV: tl.constexpr,
-    HAS_GATE: tl.constexpr, NORMALIZE: tl.constexpr, SHIFT_K: tl.constexpr,
+    HAS_GATE: tl.constexpr, HAS_MASK: tl.constexpr, NORMALIZE: tl.constexpr, SHIFT_K: tl.constexpr,
 ):
     """One program per (batch row, query head), all independent: a decode step is latency-bound, so every head
     runs at once and every load is issued up front. The program owns its head's state S [D, V + 1] (float32, the
@@ -63,6 +63,9 @@ def _decode_kernel(
     q_now = tl.load(q + (i_b.to(tl.int64) * H + i_h) * D + o_d, mask=m_d, other=0.).to(tl.float32)
     k_now = tl.load(k + (i_b.to(tl.int64) * HKV + i_kv) * D + o_d, mask=m_d, other=0.).to(tl.float32)
     v_now = tl.load(v + (i_b.to(tl.int64) * HKV + i_kv) * V + o_v, mask=m_v, other=0.).to(tl.float32)
+    if HAS_MASK:  # a padded token, as lawcat_attention treats it: zero inputs (the conv rows shift in a zero row),
+        m_tok = tl.load(tok_mask + i_b).to(tl.float32)  # no key in the state, no decay
+        q_now, k_now, v_now = q_now * m_tok, k_now * m_tok, v_now * m_tok
     # feature rows 0..D/2-1 are the positive half of the map, D/2..D-1 the negative one
     base = (i_b.to(tl.int64) * H + i_h) * D * (V + 1)
     p_lo = S + base + o_f[:, None] * (V + 1) + o_v[None, :]
@@ -78,6 +81,8 @@ def _decode_kernel(
     k_c = _conv_row(k_now, conv_k, w_conv_k, i_kv * D, o_d, m_d, i_b, HKV * D, W)
     fq_pos, fq_neg = _hedgehog(q_c, w_map_q, i_h, o_d, o_f, m_d, m_f, D, HALF)
     fk_pos, fk_neg = _hedgehog(k_c, w_map_k, i_h, o_d, o_f, m_d, m_f, D, HALF)
+    if HAS_MASK:  # the map of a zero key is not zero
+        fk_pos, fk_neg = fk_pos * m_tok, fk_neg * m_tok
 
     if HAS_GATE:
         g_p = gate + (i_b.to(tl.int64) * H + i_h) * D
@@ -86,6 +91,9 @@ def _decode_kernel(
         # log-sigmoid(a) = min(a, 0) - log(1 + exp(-|a|)), then the normalizer; the decay is exp of that
         d_lo = tl.exp((tl.minimum(a_lo, 0.) - tl.log(1. + tl.exp(-tl.abs(a_lo)))) * inv_normalizer)
         d_hi = tl.exp((tl.minimum(a_hi, 0.) - tl.log(1. + tl.exp(-tl.abs(a_hi)))) * inv_normalizer)
+        if HAS_MASK:  # g * mask: no decay over a padded token
+            d_lo = tl.where(m_tok > 0., d_lo, 1.)
+            d_hi = tl.where(m_tok > 0., d_hi, 1.)
         s_lo, s_hi = s_lo * d_lo[:, None], s_hi * d_hi[:, None]
         z_lo, z_hi = z_lo * d_lo, z_hi * d_hi
     s_lo += fk_pos[:, None] * v_now[None, :]
@@ -109,10 +117,13 @@ def _decode_kernel(
 
 
 @triton.jit
-def _shift_kernel(k, conv_k, HKV: tl.constexpr, D: tl.constexpr, W: tl.constexpr, BD: tl.constexpr):
+def _shift_kernel(k, tok_mask, conv_k, HKV: tl.constexpr, D: tl.constexpr, W: tl.constexpr, BD: tl.constexpr,
+                  HAS_MASK: tl.constexpr):
     """The key's carried rows shifted by one, the token appended: after _decode_kernel has read them (GQA)."""
     i_b, i_kv = tl.program_id(0), tl.program_id(1)
     o_d = tl.arange(0, BD)
     m_d = o_d < D
-    k_now = tl.load(k + (i_b.to(tl.int64) * HKV + i_kv) * D + o_d, mask=m_d, other=0.)
+    k_now = tl.load(k + (i_b.to(tl.int64) * HKV + i_kv) * D + o_d, mask=m_d, other=0.).to(tl.float32)
+    if HAS_MASK:
+        k_now = k_now * tl.load(tok_mask + i_b).to(tl.float32)
     _shift_state(k_now, conv_k, i_kv * D, o_d, m_d, i_b, HKV * D, W)

@@ -24,15 +24,15 @@ def usable(x: torch.Tensor) -> bool:
 def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: torch.Tensor | None,
                 conv_q_state: torch.Tensor, conv_k_state: torch.Tensor, conv_q: torch.Tensor, conv_k: torch.Tensor,
                 map_q: torch.Tensor, map_k: torch.Tensor, state: torch.Tensor, gate_normalizer: float = 16.0,
-                eps: float = 1e-6, normalize: bool = True) -> torch.Tensor:
+                eps: float = 1e-6, normalize: bool = True, mask: torch.Tensor | None = None) -> torch.Tensor:
     """The attention output of one token, [B, H, V] in v's dtype; conv_q_state, conv_k_state and state advance.
 
     q [B, H, D]; k [B, Hkv, D]; v [B, Hkv, V] (the teacher's projections of the token, RoPE already applied if
     the preset has it); gate_logits [B, H, D]: the low-rank gate before its log-sigmoid (None: no gate, no decay);
     conv_q_state [B, W-1, H*D] and conv_k_state [B, W-1, Hkv*D]: the W-1 rows before the token, oldest first;
     conv_q [H*D, W], conv_k [Hkv*D, W] (tap W-1 multiplies the token); map_q, map_k [H, D, D/2] (Hedgehog);
-    state [B, H, D, V+1] float32 (the last column is the normalizer). Equals lawcat_attention on one token with
-    the same states (the new states written into the given tensors)."""
+    state [B, H, D, V+1] float32 (the last column is the normalizer); mask [B] (1 = token, 0 = padding) or None.
+    Equals lawcat_attention on one token with the same states (the new states written into the given tensors)."""
     B, H, D = q.shape
     HKV, V = k.shape[1], v.shape[-1]
     W = conv_q.shape[-1]
@@ -48,6 +48,8 @@ def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: 
         raise ValueError(f"feature maps {tuple(map_q.shape)} / {tuple(map_k.shape)}, expected ({H}, {D}, {D // 2})")
     if state.shape != (B, H, D, V + 1) or state.dtype != torch.float32:
         raise ValueError(f"state must be float32 ({B}, {H}, {D}, {V + 1}), got {state.dtype} {tuple(state.shape)}")
+    if mask is not None and mask.shape != (B,):
+        raise ValueError(f"mask must be ({B},), got {tuple(mask.shape)}")
     if gate_logits is not None and gate_logits.shape != (B, H, D):
         raise ValueError(f"gate_logits must be ({B}, {H}, {D}), got {tuple(gate_logits.shape)}")
     for name, t in (("state", state), ("conv_q_state", conv_q_state), ("conv_k_state", conv_k_state)):
@@ -57,7 +59,7 @@ def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: 
         raise RuntimeError("decode_step needs CUDA tensors (or TRITON_INTERPRET=1) and triton")
     if W < 2:
         raise ValueError("decode_step needs a conv of at least two taps (a one-tap conv carries no rows)")
-    return _decode_op(q, k, v, gate_logits, conv_q_state, conv_k_state, conv_q, conv_k, map_q, map_k, state,
+    return _decode_op(q, k, v, gate_logits, mask, conv_q_state, conv_k_state, conv_q, conv_k, map_q, map_k, state,
                       float(gate_normalizer), float(eps), bool(normalize))
 
 
@@ -66,9 +68,9 @@ def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: 
 # states are declared mutated, which is how it knows they advance in place.
 @torch.library.custom_op("lawcat::decode_step", mutates_args=("conv_q_state", "conv_k_state", "state"))
 def _decode_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: torch.Tensor | None,
-               conv_q_state: torch.Tensor, conv_k_state: torch.Tensor, conv_q: torch.Tensor, conv_k: torch.Tensor,
-               map_q: torch.Tensor, map_k: torch.Tensor, state: torch.Tensor, gate_normalizer: float, eps: float,
-               normalize: bool) -> torch.Tensor:
+               mask: torch.Tensor | None, conv_q_state: torch.Tensor, conv_k_state: torch.Tensor,
+               conv_q: torch.Tensor, conv_k: torch.Tensor, map_q: torch.Tensor, map_k: torch.Tensor,
+               state: torch.Tensor, gate_normalizer: float, eps: float, normalize: bool) -> torch.Tensor:
     from . import _kernels as kern  # imports triton: on first use only
 
     B, H, D = q.shape
@@ -76,19 +78,22 @@ def _decode_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: t
     out = torch.empty(B, H, V, device=q.device, dtype=v.dtype)
     k = k.contiguous()
     gate = gate_logits.contiguous() if gate_logits is not None else q  # never read without HAS_GATE
+    tok_mask = mask.to(torch.float32).contiguous() if mask is not None else q  # never read without HAS_MASK
     groups, BD = H // HKV, next_pow2(D)
     kern._decode_kernel[(B, H)](
-        q.contiguous(), k, v.contiguous(), gate, conv_q_state, conv_k_state, conv_q.contiguous(),
+        q.contiguous(), k, v.contiguous(), gate, tok_mask, conv_q_state, conv_k_state, conv_q.contiguous(),
         conv_k.contiguous(), map_q.contiguous(), map_k.contiguous(), state, out, 1.0 / gate_normalizer, eps,
         H=H, HKV=HKV, GROUPS=groups, D=D, HALF=D // 2, V=V, W=W, BD=BD, BH=next_pow2(D // 2),
-        BV=next_pow2(V), HAS_GATE=gate_logits is not None, NORMALIZE=normalize, SHIFT_K=groups == 1, num_warps=4,
+        BV=next_pow2(V), HAS_GATE=gate_logits is not None, HAS_MASK=mask is not None, NORMALIZE=normalize,
+        SHIFT_K=groups == 1, num_warps=4,
     )
     if groups > 1:  # the key's rows are read by every query head of its group: shifted once all have run
-        kern._shift_kernel[(B, HKV)](k, conv_k_state, HKV=HKV, D=D, W=W, BD=BD, num_warps=1)
+        kern._shift_kernel[(B, HKV)](k, tok_mask, conv_k_state, HKV=HKV, D=D, W=W, BD=BD, HAS_MASK=mask is not None,
+                                     num_warps=1)
     return out
 
 
 @_decode_op.register_fake
-def _decode_op_fake(q, k, v, gate_logits, conv_q_state, conv_k_state, conv_q, conv_k, map_q, map_k, state,
+def _decode_op_fake(q, k, v, gate_logits, mask, conv_q_state, conv_k_state, conv_q, conv_k, map_q, map_k, state,
                     gate_normalizer, eps, normalize):
     return q.new_empty(q.shape[0], q.shape[1], v.shape[-1], dtype=v.dtype)
