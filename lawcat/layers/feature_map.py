@@ -36,5 +36,8 @@ class HedgehogFeatureMap(nn.Module):
 
 def hedgehog(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """x [B, T, H, D], weight [H, D, D/2] -> [B, T, H, D] (non-negative, each half sums to one)."""
-    proj = torch.einsum("bthd,hdf->bthf", x.float(), weight.float())
+    if x.shape[1] == 1:  # a decode step: one small product per head; einsum's parsing would cost more than it
+        proj = (x.float().unsqueeze(-2) @ weight.float()).squeeze(-2)
+    else:
+        proj = torch.einsum("bthd,hdf->bthf", x.float(), weight.float())
     return torch.cat([proj.softmax(-1), (-proj).softmax(-1)], dim=-1).to(x.dtype)

@@ -43,6 +43,10 @@ def gla_recurrent(q, k, v_aug, g, scale: float, initial_state=None):
     work = torch.promote_types(q.dtype, torch.float32)
     S = _initial(initial_state, B, H, K, v_aug.shape[-1], q.device).to(work)
     q, k, v_aug, g = (x.to(work) for x in (q, k, v_aug, g))
+    if T == 1:  # a decode step (CPU's path): the same update without the loop, stack and einsum's parsing
+        S = S * g[:, 0].exp().unsqueeze(-1) + k[:, 0].unsqueeze(-1) * v_aug[:, 0].unsqueeze(-2)
+        out = ((q[:, 0] * scale).unsqueeze(-2) @ S).transpose(1, 2)        # [B, 1, H, V + 1]
+        return out, S.float() if work == torch.float32 else S
     outs = []
     for t in range(T):
         S = S * g[:, t].exp().unsqueeze(-1) + k[:, t].unsqueeze(-1) * v_aug[:, t].unsqueeze(-2)
