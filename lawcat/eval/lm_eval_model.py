@@ -78,7 +78,7 @@ def resolve_model(spec, tokenizer=None, dtype=None):
     if run is not None:
         cls = _models_attr("LawcatForCausalLM")
         # The dtype at load, not a cast after: a float32 load folds LoRA saved apart, and casting the folded sum to
-        # bf16 would round away what loading in bf16 keeps (lawcat.models.checkpoint._folds_lora).
+        # bf16 would round away what loading in bf16 keeps (lawcat.models.lora.folds_on_load).
         model = cls.from_pretrained(str(run), dtype=dtype)
         if tokenizer is None:
             tokenizer = getattr(model, "tokenizer", None)  # load_student attaches the run's tokenizer

@@ -333,10 +333,7 @@ class LawcatAttention(nn.Module):
         cfg, w = self.config, self.weights()
         if cfg.use_rope:
             q, k = apply_rope(q, k, *position_embeddings)
-        logits = None
-        if cfg.use_gate:
-            logits = self.gate.up(self.gate.down(x.to(self.gate.down.weight.dtype))).float()
-            logits = logits.view(x.shape[0], self.num_heads, -1)
+        logits = self.gate.logits(x).view(x.shape[0], self.num_heads, -1) if cfg.use_gate else None
         out = decode_step(q[:, 0], k[:, 0], v[:, 0], logits, state["conv_q"], state["conv_k"], w.conv_q, w.conv_k,
                           w.map_q, w.map_k, state["gla"], self.gate.normalizer if cfg.use_gate else 1.0, cfg.eps,
                           cfg.normalize, None if mask is None else mask[:, 0])

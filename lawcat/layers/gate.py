@@ -17,10 +17,14 @@ class LowRankGate(nn.Module):
         self.down = nn.Linear(hidden_size, rank, bias=False)
         self.up = nn.Linear(rank, num_heads * key_dim, bias=True)
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, T, hidden] -> the gate before its log-sigmoid, [B, T, H*K] in float32 (the fused decode kernel
+        takes these and applies the rest itself)."""
+        return self.up(self.down(x.to(self.down.weight.dtype))).float()  # fp32 gate under a bf16 teacher
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, T, hidden] -> g [B, T, H, K] in float32."""
-        logits = self.up(self.down(x.to(self.down.weight.dtype))).float()  # fp32 gate under a bf16 teacher
-        return (F.logsigmoid(logits) / self.normalizer).view(*x.shape[:-1], self.num_heads, self.key_dim)
+        return (F.logsigmoid(self.logits(x)) / self.normalizer).view(*x.shape[:-1], self.num_heads, self.key_dim)
 
 
 def stacked_gate(gates: list[LowRankGate], xs: torch.Tensor) -> torch.Tensor:

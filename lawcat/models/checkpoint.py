@@ -23,7 +23,6 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ from ..atomic import atomic_path, atomic_write_text
 from ..errors import CheckpointError, TeacherLoadError, TeacherMismatchError, UnknownModelError
 from .config import LawcatConfig
 from .fingerprint import teacher_fingerprint, tensors_sha256
-from .lora import LORA_MARK, add_lora, canonical_name, merge_lora
+from .lora import add_lora, canonical_name, fold_on_load, folds_on_load
 from .teacher import portable_source
 
 WEIGHTS_NAME = "model.safetensors"
@@ -198,8 +197,8 @@ def save_student(model, save_directory, tokenizer=None, merged: bool = False, st
     """`state` replaces model.state_dict() (a sharded model passes its gathered, LoRA-merged tensors)."""
     path = Path(save_directory)
     path.mkdir(parents=True, exist_ok=True)
-    # A student whose LoRA folded as it loaded saves the adapters it loaded from (FoldedLora), unless it is exported
-    # merged or a sharded model hands its own gathered state.
+    # A student whose LoRA folded as it loaded saves the adapters it loaded from (lora.FoldedLora), unless it is
+    # exported merged or a sharded model hands its own gathered state.
     folded = getattr(model, "folded_lora", None) if state is None and not merged else None
     state = dict(state) if state is not None else model.state_dict()
     if merged:
@@ -207,7 +206,7 @@ def save_student(model, save_directory, tokenizer=None, merged: bool = False, st
         if model.config.tie_word_embeddings:
             state.pop("lm_head.weight", None)
         tensors = dict(state)
-    if not merged:
+    else:
         modified = model.config.modified_teacher_params if folded is None else folded.modified_teacher_params
         tensors = {n: t for n, t in state.items() if canonical_name(n) not in model.teacher_param_names}
         tensors.update({n: t for n, t in state.items() if canonical_name(n) in modified})
@@ -306,7 +305,7 @@ def load_student(save_directory, cls, teacher=None, device=None, dtype=None, con
     up under $LAWCAT_TEACHER_ROOT); either way its fingerprint must be the recorded one. `dtype`: a torch dtype
     for the whole student, "auto" for the dtype the teacher's weights were saved in, None to keep float32.
     `config` replaces the directory's config.json (transformers' Auto classes pass the one they read).
-    `fold_lora`: whether LoRA adapters saved apart are folded into the projections (see `_folds_lora`)."""
+    `fold_lora`: whether LoRA adapters saved apart are folded into the projections (lora.folds_on_load)."""
     from transformers import AutoTokenizer
 
     from ..weights import is_shipped, shipped_names_text, shipped_path
@@ -319,7 +318,7 @@ def load_student(save_directory, cls, teacher=None, device=None, dtype=None, con
                               f"({shipped_names_text()})")
     config = config if config is not None else read_config(path)
     tensors = read_weights(path)
-    teacher_arg = teacher
+    teacher_given = isinstance(teacher, torch.nn.Module)  # folding LoRA would change the caller's teacher
     if config.merged:
         model = cls(config)
         _load_into(model, tensors, strict_all=True)
@@ -339,11 +338,8 @@ def load_student(save_directory, cls, teacher=None, device=None, dtype=None, con
         model = cls.from_teacher(teacher, config, fingerprint=found)
         _load_into(model, tensors, strict_all=False)
         final_dtype = saved_dtype if dtype in (None, "auto") else dtype
-        if model.config.lora and _folds_lora(fold_lora, isinstance(teacher_arg, torch.nn.Module), final_dtype):
-            folded = FoldedLora(dict(model.config.lora), list(model.config.modified_teacher_params),
-                                {n: t for n, t in tensors.items() if LORA_MARK in n})
-            merge_lora(model)
-            model.folded_lora = folded
+        if model.config.lora and folds_on_load(fold_lora, teacher_given, final_dtype):
+            fold_on_load(model, tensors)
             if final_dtype != torch.float32:  # fold_lora=True below float32: the merged projections too
                 model.to(final_dtype)
     if (path / "tokenizer_config.json").is_file():
@@ -356,33 +352,6 @@ def load_student(save_directory, cls, teacher=None, device=None, dtype=None, con
     if device is not None:
         model.to(device)
     return model.eval()
-
-
-@dataclass
-class FoldedLora:
-    """A student's LoRA as its files held it, kept when loading folds it into the projections: saving such a
-    student writes this form again (a few MB, adapters that can train further), not its folded projections, so
-    load -> save round-trips. Saving writes LAWCAT's tensors and LoRA, never the teacher's: a change made to the
-    folded projections after loading is not saved, as a change to any teacher weight is not."""
-    lora: dict
-    modified_teacher_params: list
-    tensors: dict
-
-
-def _folds_lora(fold_lora: bool | str, teacher_given: bool, dtype: torch.dtype) -> bool:
-    """Whether a student whose LoRA adapters were saved apart gets them folded into q/k/v/o as it loads.
-
-    Unfolded, every projection runs three matrix products instead of one: on 2 CPU cores that is ~30 % of a decode
-    step of the shipped 135M student (137 -> 90-107 ms, fp32), and ~240 extra kernels per step on a GPU. "auto"
-    folds when it changes nothing else: in float32 (a merged weight is float32 anyway, see lora.merge_lora; in
-    bf16 rounding W + BA can drop an update smaller than bf16's spacing), and only into a teacher this call loaded
-    itself (the student shares the teacher's tensors, so folding changes a teacher passed in). False keeps the
-    adapters apart, to train them further; True folds always."""
-    if fold_lora == "auto":
-        return dtype == torch.float32 and not teacher_given
-    if isinstance(fold_lora, bool):
-        return fold_lora
-    raise ValueError(f"fold_lora must be True, False or 'auto', got {fold_lora!r}")
 
 
 def _teacher_for(config: LawcatConfig, path: Path, teacher, dtype, device):

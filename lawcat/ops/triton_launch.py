@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["cdiv", "interpreting", "next_pow2", "triton_available"]
+__all__ = ["cdiv", "interpreting", "next_pow2", "triton_available", "usable"]
 
 
 def triton_available() -> bool:
@@ -21,6 +21,11 @@ def triton_available() -> bool:
 def interpreting() -> bool:
     """TRITON_INTERPRET=1: Triton kernels run on CPU tensors through triton's interpreter (the kernels' CPU tests)."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def usable(x) -> bool:
+    """Whether a lawcat Triton kernel can serve tensor x here: CUDA (or the interpreter) and triton importable."""
+    return (x.is_cuda or interpreting()) and triton_available()
 
 
 def next_pow2(n: int) -> int:

@@ -13,12 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..triton_launch import interpreting, next_pow2, triton_available
-
-
-def usable(x: torch.Tensor) -> bool:
-    """Whether the kernel can serve this tensor here: CUDA (or the Triton interpreter) and triton importable."""
-    return (x.is_cuda or interpreting()) and triton_available()
+from ..triton_launch import next_pow2, usable  # usable: re-exported, the layer asks it before choosing the kernel
 
 
 def decode_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gate_logits: torch.Tensor | None,

@@ -10,12 +10,7 @@ from __future__ import annotations
 import torch
 
 # the Triton helpers lawcat's other kernel package already has (neither imports triton at import time)
-from ..triton_launch import cdiv, interpreting, next_pow2, triton_available
-
-
-def usable(x: torch.Tensor) -> bool:
-    """Whether the fused kernel can serve this tensor here: CUDA (or the Triton interpreter) and triton importable."""
-    return (x.is_cuda or interpreting()) and triton_available()
+from ..triton_launch import cdiv, next_pow2, usable  # usable: re-exported, the layer asks it before choosing the kernel
 
 
 @torch.compiler.disable
