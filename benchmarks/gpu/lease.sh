@@ -9,7 +9,10 @@
 #                                                          of the default's shape (needs .stage1's tokenizer)
 #   bash benchmarks/gpu/lease.sh recipe RUN RECIPE [overrides]
 #                                                          one recipe run to completion over as many calls as it
-#                                                          needs, then its evaluations (EVALS); $OUT/RUN.tar.gz
+#                                                          needs, then its evaluations (EVALS); $OUT/RUN.tar.gz,
+#                                                          or $OUT/RUN-resume.tar.gz (optimizer state included)
+#                                                          when the call pauses it: a later lease carries that in
+#                                                          .gpu_student and goes on
 #   bash benchmarks/gpu/lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ...
 #                                                          evaluations of ~/runs/MODEL, a shipped student or the
 #                                                          teacher (default), into ~/runs/NAME; $OUT/NAME.tar.gz
@@ -53,6 +56,17 @@ run_evals() {
   done
 }
 
+# Run folders brought back from an earlier lease (.gpu_student/*.tar.gz) into ~/runs, those not there already.
+unpack_students() {
+  [ -d .gpu_student ] || return 0
+  mkdir -p ~/runs
+  for t in .gpu_student/*.tar.gz; do
+    local top=$(tar tzf $t | head -1 | cut -d/ -f1)
+    [ -e ~/runs/$top ] || tar xzf $t -C ~/runs
+  done
+  ls ~/runs
+}
+
 # The run folder without its optimizer state and tokenizer, with its logs (a call brings back at most 8 files).
 pack_run() {
   local name=$1
@@ -65,9 +79,7 @@ cmd_part() {
   source $HERE/unpack_wheels.sh
   record_machine
   if [ -f .stage1/tok.tar.xz ]; then mkdir -p /tmp/tok && tar xJf .stage1/tok.tar.xz -C /tmp/tok; fi
-  if [ -d .gpu_student ]; then  # a student run folder (tar.gz) brought back from an earlier lease
-    mkdir -p ~/runs && for t in .gpu_student/*.tar.gz; do tar xzf $t -C ~/runs; done && ls ~/runs
-  fi
+  unpack_students
   cat $OUT/gpu.txt
 }
 
@@ -90,6 +102,7 @@ cmd_recipe() {
   local run=$1 recipe=$2; shift 2
   source $HERE/stage_teacher.sh
   record_machine
+  unpack_students > /dev/null
   local dir=~/runs/$run; mkdir -p ~/runs
   if [ ! -f $dir/model.safetensors ]; then
     local resume=""; [ -d $dir/state ] && resume="--resume"
@@ -101,6 +114,9 @@ cmd_recipe() {
   if [ -f $dir/model.safetensors ]; then
     run_evals $dir $dir ${EVALS:-}
     pack_run $run
+  elif [ -d $dir/state ]; then  # paused: the whole run, optimizer state included, to go on in a later lease
+    tar czf $OUT/$run-resume.tar.gz -C ~/runs $run $(cd ~/runs && ls $run.*.log)
+    ls -l $OUT/$run-resume.tar.gz
   fi
   tar czf $OUT/$run-progress.tar.gz -C ~/runs $run/log.jsonl $run/summary.json $run/recipe.yaml \
     $(cd ~/runs && ls $run.*.log) 2>/dev/null
@@ -180,5 +196,5 @@ case $what in
   bench) cmd_bench "$@" ;;
   speed) cmd_speed "$@" ;;
   run) [ $# -ge 1 ] || { echo "usage: lease.sh run COMMAND ..."; exit 2; }; cmd_run "$@" ;;
-  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$what" ] || [ "$what" = -h ] || [ "$what" = --help ] || exit 2 ;;
+  *) sed -n '2,/^set -uo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; [ -z "$what" ] || [ "$what" = -h ] || [ "$what" = --help ] || exit 2 ;;
 esac
