@@ -10,7 +10,8 @@
 #   bash benchmarks/gpu/lease.sh recipe RUN RECIPE [overrides]
 #                                                          one recipe run to completion over as many calls as it
 #                                                          needs, then its evaluations (EVALS); $OUT/RUN.tar.gz,
-#                                                          or $OUT/RUN-resume.tar.gz (optimizer state included)
+#                                                          or $OUT/RUN-resume.tar.gz.00, .01, ... (optimizer state
+#                                                          included, in pieces under 16 MiB)
 #                                                          when the call pauses it: a later lease carries that in
 #                                                          .gpu_student and goes on
 #   bash benchmarks/gpu/lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ...
@@ -60,9 +61,11 @@ run_evals() {
 unpack_students() {
   [ -d .gpu_student ] || return 0
   mkdir -p ~/runs
-  for t in .gpu_student/*.tar.gz; do
-    local top=$(tar tzf $t | head -1 | cut -d/ -f1)
-    [ -e ~/runs/$top ] || tar xzf $t -C ~/runs
+  local t top
+  for t in .gpu_student/*.tar.gz .gpu_student/*.tar.gz.00; do
+    [ -f $t ] || continue
+    top=$(cat ${t%.00}* | tar tzf - | head -1 | cut -d/ -f1)
+    [ -e ~/runs/$top ] || cat ${t%.00}* | tar xzf - -C ~/runs
   done
   ls ~/runs
 }
@@ -115,8 +118,9 @@ cmd_recipe() {
     run_evals $dir $dir ${EVALS:-}
     pack_run $run
   elif [ -d $dir/state ]; then  # paused: the whole run, optimizer state included, to go on in a later lease
-    tar czf $OUT/$run-resume.tar.gz -C ~/runs $run $(cd ~/runs && ls $run.*.log)
-    ls -l $OUT/$run-resume.tar.gz
+    # in 15 MB pieces (a file back is at most 16 MiB); unpack_students joins them
+    tar czf - -C ~/runs $run $(cd ~/runs && ls $run.*.log) | split -b 15000000 -d - $OUT/$run-resume.tar.gz.
+    ls -l $OUT/$run-resume.tar.gz.*
   fi
   tar czf $OUT/$run-progress.tar.gz -C ~/runs $run/log.jsonl $run/summary.json $run/recipe.yaml \
     $(cd ~/runs && ls $run.*.log) 2>/dev/null
