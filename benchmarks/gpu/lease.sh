@@ -23,7 +23,8 @@
 #                                                          default llama-3.2-1b) in one call: prefill, the attention
 #                                                          operator and the matmul rate at 1K-128K, decode against
 #                                                          every teacher path at batch 1, the student's step
-#                                                          compiled, batched decode at 32K; $OUT/speed.tar.gz
+#                                                          compiled, a prefill profile at 8K, batched decode
+#                                                          at 32K; $OUT/speed.tar.gz
 #   bash benchmarks/gpu/lease.sh run COMMAND ...           any command (a benchmarks/*.py script) with the wheels and,
 #                                                          when staged, the teacher in place; output in $OUT/run.log
 #
@@ -155,8 +156,8 @@ cmd_bench() {
 }
 
 # Three benches share the call's time: the batch-1 table 55 % of it, the student's step under torch.compile 15 %,
-# the batched decode what is left. Each skips the points its time budget cannot fit and still writes a complete
-# bench.json.
+# a prefill profile at 8K at most 75 s, the batched decode what is left. Each bench skips the points its time
+# budget cannot fit and still writes a complete bench.json.
 cmd_speed() {
   local arch=${1:-llama-3.2-1b} dir=/tmp/speed
   source $HERE/unpack_wheels.sh
@@ -171,6 +172,10 @@ cmd_speed() {
     --decode-contexts 1k,32k --decode-compile --time-budget $(( second - 20 )) --out $dir/student-compiled \
     > $dir/student-compiled.log 2>&1
   echo "compiled-student bench exit $?" >> $dir/student-compiled.log
+  # Where the prefill's time over its floor goes: one student prefill at 8K under torch.profiler, by kernel.
+  timeout -k 10 75 python3 benchmarks/profile_prefill.py $arch --length 8192 --gla-backend triton \
+    --out $dir/profile-prefill-8k.json > $dir/profile-prefill-8k.log 2>&1
+  echo "prefill profile exit $?" >> $dir/profile-prefill-8k.log
   timeout -k 10 $(( $(left) - 10 )) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode \
     --decode-contexts 32k --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph \
     --time-budget $(( $(left) - 40 )) --out $dir/batched > $dir/batched.log 2>&1
