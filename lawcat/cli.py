@@ -101,6 +101,7 @@ def cmd_eval(args) -> int:
     dtype = torch.bfloat16 if device.startswith("cuda") else None
     if args.task == "lm-eval":
         return _cmd_lm_eval(args, device, dtype)
+    sample_kw = _sample_kw(args)  # refuse a switch the task lacks before the model loads
     model, tokenizer = _load_any(args.model, dtype=dtype, device=device, teacher=args.teacher)
     if tokenizer is None:
         raise SystemExit(f"error: {args.model} has no tokenizer files")
@@ -113,7 +114,7 @@ def cmd_eval(args) -> int:
         n = 100 if args.task.startswith("babilong") else 25 if args.task.startswith("niah") else 10
     run_eval(model, tokenizer, name, args.task, lengths, n, args.out, seed=args.seed, depth=depth,
              batch_size=args.batch_size, chat=args.chat, chunk_size=args.prefill_chunk,
-             max_batch_tokens=args.max_batch_tokens, sample_kw=_sample_kw(args))
+             max_batch_tokens=args.max_batch_tokens, sample_kw=sample_kw)
     print(open(f"{args.out}/results.md").read())
     return 0
 
@@ -162,8 +163,15 @@ def _sample_kw(args) -> dict:
     """The task-specific prompt switches, refused where the task has no such switch."""
     kw = {}
     if args.variant != "standard":
-        if args.task != "passkey":
-            raise SystemExit(f"error: --variant is for --task passkey, not {args.task}")
+        from .data.niah_variants import NIAH_VARIANTS
+        from .data.passkey_styles import PASSKEY_VARIANTS
+
+        variants = PASSKEY_VARIANTS if args.task == "passkey" else NIAH_VARIANTS if args.task.startswith("niah") \
+            else ()
+        if args.variant not in variants:
+            raise SystemExit(f"error: --variant {args.variant} is not a variant of --task {args.task}"
+                             + (f" (its variants: {', '.join(variants)})" if variants else
+                                " (variants exist for passkey and niah1/2/3)"))
         kw["variant"] = args.variant
     if args.bare_prompt:
         if not args.task.startswith("babilong"):
@@ -276,7 +284,8 @@ BENCH_HELP = "prefill/decode latency and memory, teacher vs LAWCAT student"
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .data.passkey_styles import PASSKEY_VARIANTS  # plain Python: no torch
+    from .data.niah_variants import NIAH_VARIANTS  # plain Python: no torch
+    from .data.passkey_styles import PASSKEY_VARIANTS
     from .recipes import shipped_recipes
 
     p = argparse.ArgumentParser(prog="lawcat", description=__doc__.split("\n")[0])
@@ -326,9 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-batch-tokens", type=int, default=None,
                    help="fewer rows per batch for long prompts: at most this many prompt tokens per batch")
     s.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
-    s.add_argument("--variant", default="standard", choices=PASSKEY_VARIANTS,
-                   help="passkey prompts: the published format, or a held-out variant no training sample uses "
-                        "(filler, natural, needle, question, keys, or all of them: heldout)")
+    s.add_argument("--variant", default="standard", choices=tuple(dict.fromkeys(PASSKEY_VARIANTS + NIAH_VARIANTS)),
+                   help="passkey and S-NIAH prompts: the published format, or a held-out variant no training sample "
+                        "uses (passkey: filler, natural, needle, question, keys; niah1/2/3: filler, needle, question, "
+                        "values; both: heldout, all of them at once)")
     s.add_argument("--bare-prompt", action="store_true",
                    help="BABILong: the benchmark's bare prompt for base models (no instruction, examples, template)")
     s.add_argument("--prefill-chunk", type=int, default=8192, help="students: tokens per prefill chunk")

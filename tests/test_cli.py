@@ -294,3 +294,17 @@ def test_viz_help_imports_no_torch():
     assert r.stdout.splitlines()[-1] == "imported:"
     for mode in ("attention", "needle-share", "gate"):
         assert f"usage: lawcat viz {mode}" in r.stdout
+
+
+@pytest.mark.parametrize("task, variant, says", [
+    ("niah1", "natural", "its variants: standard, filler, needle, question, values, heldout"),
+    ("passkey", "values", "its variants: standard, filler, natural"),
+    ("babilong-qa2", "heldout", "variants exist for passkey and niah1/2/3"),
+])
+def test_eval_refuses_a_variant_the_task_lacks_before_loading(tmp_path, capsys, task, variant, says):
+    missing_model = str(tmp_path / "not-loaded")  # the refusal comes first, so this is never looked at
+    with pytest.raises(SystemExit) as e:
+        cli.main(["eval", missing_model, "--task", task, "--variant", variant, "--out", str(tmp_path / "o")])
+    msg = str(e.value.code) + capsys.readouterr().err
+    assert f"--variant {variant} is not a variant of --task {task}" in msg and says in msg
+    assert not (tmp_path / "o").exists()

@@ -22,6 +22,7 @@ from .babilong import babilong_prompt, make_babilong_samples
 from .errors import DataError
 from .haystack import Corpus, as_corpus, check_training_corpus, load_corpus, split_sentences
 from .niah import make_niah_samples, niah_prompt
+from .niah_variants import NIAH_VARIANTS
 from .packing import (
     IGNORE_INDEX,
     BatchIterator,
@@ -40,8 +41,10 @@ from .text import TextExample, load_texts
 
 PURPOSES = ("eval", "train")
 
-# Keywords only the passkey generator reads, with the values that mean "as published".
-_PASSKEY_ONLY = {"variant": "standard", "style": "standard", "key_range": None, "key_digits": 6}
+# Keywords only some generators read, with the values that mean "as published".
+_PASSKEY_ONLY = {"style": "standard", "key_range": None, "key_digits": 6}
+_VARIANT_TASKS = {"passkey": PASSKEY_VARIANTS, "niah1": NIAH_VARIANTS, "niah2": NIAH_VARIANTS,
+                  "niah3": NIAH_VARIANTS}
 
 
 def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth=None,
@@ -55,18 +58,22 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
     (``start=`` and ``tokens_to_generate=`` for S-NIAH, ``prompt="full"|"bare"`` for BABILong,
     ``key_range=`` for passkey).
 
-    Passkey also takes ``variant=`` (evaluation with held-out prompt parts, one of
-    :data:`PASSKEY_VARIANTS`; refused for ``purpose="train"``) and ``style=`` (``"standard"`` or
-    ``"diverse"`` training prompts, see :mod:`lawcat.data.passkey_styles`).  Other tasks accept
-    these keywords only at their default (``"standard"``), so one call can serve a mix of tasks;
-    any other value is a :class:`DataError`.
+    Passkey and S-NIAH also take ``variant=`` (evaluation with held-out prompt parts, one of
+    :data:`PASSKEY_VARIANTS` / :data:`NIAH_VARIANTS`; refused for ``purpose="train"``), passkey
+    ``style=`` (``"standard"`` or ``"diverse"`` training prompts, see
+    :mod:`lawcat.data.passkey_styles`).  Other tasks accept these keywords only at their default
+    (``"standard"``), so one call can serve a mix of tasks; any other value is a :class:`DataError`.
     """
     if purpose not in PURPOSES:
         raise DataError(f"purpose must be 'eval' or 'train', got {purpose!r}")
     train = purpose == "train"
     if train and kw.get("variant", "standard") != "standard":
-        raise DataError(f"passkey variant {kw['variant']!r} holds evaluation-only prompt parts and "
-                        f"cannot be used for training; use style='diverse' or 'standard'")
+        raise DataError(f"variant {kw['variant']!r} holds evaluation-only prompt parts and cannot be used "
+                        f"for training" + ("; use style='diverse' or 'standard'" if task == "passkey" else ""))
+    if task not in _VARIANT_TASKS and kw.get("variant", "standard") != "standard":
+        raise DataError(f"variant={kw['variant']!r} applies only to {', '.join(_VARIANT_TASKS)}, not '{task}'")
+    if task not in _VARIANT_TASKS:
+        kw.pop("variant", None)
     if task != "passkey":
         for name, default in _PASSKEY_ONLY.items():
             if name in kw:
@@ -115,6 +122,7 @@ __all__ = [
     "PASSKEY_VARIANTS",
     "PASSKEY_STYLES",
     "make_niah_samples",
+    "NIAH_VARIANTS",
     "make_babilong_samples",
     "passkey_prompt",
     "niah_prompt",

@@ -33,6 +33,10 @@ Deviations, on purpose:
 Depth control: ``depth=None`` = RULER's draw (uniform line slot for noise, ``DEPTHS`` for essays); a
 number fixes the depth in percent (noise: line ``int(N * depth / 100)``); a list cycles per sample.
 The training ``target`` is ``" {value}."``.
+
+``variant=`` (evaluation) swaps parts of the prompt for held-out ones (:mod:`lawcat.data.niah_variants`);
+``"standard"`` is RULER's format above, byte for byte. A variant sample keeps the standard sample's key, depth and
+(unless the values are held out) value, so the two can be compared sample by sample.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from collections.abc import Sequence
 from ._tokens import count_tokens, fit_largest, n_special, prefix_token_counter
 from .errors import DataError
 from .haystack import Corpus, as_corpus, package_file, split_sentences
+from .niah_variants import NiahParts, check_variant, haystack_for, heldout_value, variant_parts
 from .passkey import check_common, resolve_depth
 from .passkey_styles import GARBAGE
 from .sample import TaskSample
@@ -79,9 +84,24 @@ def singular_template() -> str:
     return t
 
 
-def niah_prompt(context: str, key: str, value_type: str) -> str:
-    """The exact S-NIAH prompt (answer prefix included) for ``value_type`` 'numbers' or 'uuids'."""
-    return singular_template().format(type_needle_v=value_type[:-1], context=context, query=key)
+def niah_prompt(context: str, key: str, value_type: str, parts: NiahParts | None = None) -> str:
+    """The exact S-NIAH prompt (answer prefix included) for ``value_type`` 'numbers' or 'uuids'; ``parts`` swaps
+    in a held-out first line and question (:mod:`lawcat.data.niah_variants`)."""
+    t = value_type[:-1]
+    prompt = singular_template().format(type_needle_v=t, context=context, query=key)
+    if parts is None or (parts.intro is None and parts.question is None):
+        return prompt
+    intro, _, question = singular_template().partition("\n{context}\n")
+    intro = parts.intro or intro.replace("{type_needle_v}", "{t}")
+    question = parts.question or question.replace("{type_needle_v}", "{t}")
+    return intro.format(t=t) + "\n" + context + "\n" + question.format(t=t, query=key)
+
+
+def niah_needle(key: str, value: str, value_type: str, parts: NiahParts | None = None) -> str:
+    """RULER's needle sentence, or the held-out one of ``parts``."""
+    if parts is not None and parts.needle is not None:
+        return parts.needle.format(t=value_type[:-1], key=key, value=value)
+    return NEEDLE.format(type_needle_v=value_type, key=key, value=value)
 
 
 @functools.lru_cache(maxsize=None)
@@ -139,13 +159,16 @@ def make_niah_samples(
     start: str = "prefix",
     tokens_to_generate: int = TOKENS_TO_GENERATE,
     stream: str = "",
+    variant: str = "standard",
 ) -> list[TaskSample]:
     """``n`` S-NIAH samples for ``task`` in {"niah1", "niah2", "niah3"} at total budget ``length``.
 
     ``haystack`` (niah2/3 only): a corpus name, a :class:`Corpus` or a list of texts; ``None``
     means ``"essays"`` (the evaluation haystack).  ``start``: ``"prefix"`` (RULER: always the first
     words of the corpus) or ``"random"`` (a random word offset per sample).  ``stream`` names an
-    independent random stream (see :func:`lawcat.data.passkey.make_passkey_samples`).
+    independent random stream (see :func:`lawcat.data.passkey.make_passkey_samples`).  ``variant``: one of
+    :data:`lawcat.data.niah_variants.NIAH_VARIANTS` (held-out prompt parts; the filler variants of niah2/3 read
+    ``books:test`` whatever ``haystack`` says).
     """
     check_common(tokenizer, length, n, seed)
     if task not in TASK_CONFIG:
@@ -154,6 +177,7 @@ def make_niah_samples(
         raise DataError(f"start must be 'prefix' or 'random', got {start!r}")
     if not isinstance(tokens_to_generate, int) or tokens_to_generate < 0:
         raise DataError(f"tokens_to_generate must be a non-negative int, got {tokens_to_generate!r}")
+    check_variant(variant)
     kind, value_type = TASK_CONFIG[task]
     budget = length - tokens_to_generate
     if budget <= 0:
@@ -165,14 +189,16 @@ def make_niah_samples(
         return []
     word_lists()  # fail early and clearly if wonderwords is missing
     specials = n_special(tokenizer)
-    corpus = as_corpus("essays" if haystack is None else haystack) if kind == "essay" else None
+    if kind == "essay":
+        haystack = haystack_for(variant, "essays" if haystack is None else haystack)
+    corpus = as_corpus(haystack) if kind == "essay" else None
     words = corpus.words if corpus is not None else None
     if words is not None and (not words or words == [""]):
         raise DataError("the haystack corpus has no text; pass a non-empty corpus")
 
+    line_tokens = functools.lru_cache(maxsize=None)(lambda line: max(1, count_tokens(tokenizer, line + "\n")))
     if kind == "noise":
-        line_tokens = max(1, count_tokens(tokenizer, NOISE_LINE + "\n"))
-        n_max0 = budget // line_tokens * 2 + 8
+        n_max0 = budget // line_tokens(NOISE_LINE) * 2 + 8
     else:
         # Words needed ~ budget / (tokens per word); measure the rate on the corpus start.
         probe = " ".join(words[:2000])
@@ -194,33 +220,40 @@ def make_niah_samples(
         rng = random.Random(f"{stream}{task}:{seed}:{length}:{i}")
         key = random_key(rng)
         value = random_value(rng, value_type)
-        needle = NEEDLE.format(type_needle_v=value_type, key=key, value=value)
+        parts = None
+        if variant != "standard":  # its own stream: key, depth and position stay the standard sample's
+            vrng = random.Random(f"{stream}{task}:{variant}:{seed}:{length}:{i}")
+            parts = variant_parts(variant, kind == "noise", vrng)
+            if parts.heldout_values:
+                value = heldout_value(vrng, value_type)
+        needle = niah_needle(key, value, value_type, parts)
         d, fixed = resolve_depth(depth, i, rng)
         if kind == "noise":
+            noise_line = parts.noise_line if parts is not None and parts.noise_line else NOISE_LINE
             u = None if fixed else rng.random()  # uniform line slot: int(u * N) in 0..N-1
 
             def slot(m: int) -> int:
                 return int(m * d / 100) if fixed else int(u * m)
 
             def build(m: int) -> str:
-                lines = [NOISE_LINE] * m
+                lines = [noise_line] * m
                 lines.insert(slot(m), needle)
-                return niah_prompt("\n".join(lines), key, value_type)
+                return niah_prompt("\n".join(lines), key, value_type, parts)
 
             base = count_tokens(tokenizer, build(0))
 
             def estimate(m: int) -> int:
-                return base + m * line_tokens
+                return base + m * line_tokens(noise_line)
 
             off = 0
         else:
             if not fixed:
                 d = float(rng.choice(DEPTHS))
             off = rng.randrange(len(words)) if start == "random" else 0
-            base = count_tokens(tokenizer, niah_prompt(needle, key, value_type))
+            base = count_tokens(tokenizer, niah_prompt(needle, key, value_type, parts))
 
             def build(m: int) -> str:
-                return niah_prompt(_essay_context(region[:m], needle, d)[0], key, value_type)
+                return niah_prompt(_essay_context(region[:m], needle, d)[0], key, value_type, parts)
 
             def estimate(m: int) -> int:
                 return base + hay(m)
@@ -265,6 +298,7 @@ def make_niah_samples(
                     "budget_tokens": budget_tokens,
                     "tokens_to_generate": tokens_to_generate,
                     **meta_pos,
+                    **({} if parts is None else {"variant": variant, "parts": parts.names}),
                 },
             )
         )
@@ -279,6 +313,7 @@ __all__ = [
     "TOKENS_TO_GENERATE",
     "singular_template",
     "niah_prompt",
+    "niah_needle",
     "make_niah_samples",
     "word_lists",
 ]
