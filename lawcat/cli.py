@@ -163,7 +163,7 @@ def _sample_kw(args) -> dict:
     """The task-specific prompt switches, refused where the task has no such switch."""
     kw = {}
     if args.variant != "standard":
-        from .data.niah_variants import NIAH_VARIANTS
+        from .data.niah_styles import NIAH_VARIANTS
         from .data.passkey_styles import PASSKEY_VARIANTS
 
         variants = PASSKEY_VARIANTS if args.task == "passkey" else NIAH_VARIANTS if args.task.startswith("niah") \
@@ -284,7 +284,7 @@ BENCH_HELP = "prefill/decode latency and memory, teacher vs LAWCAT student"
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .data.niah_variants import NIAH_VARIANTS  # plain Python: no torch
+    from .data.niah_styles import NIAH_VARIANTS  # plain Python: no torch
     from .data.passkey_styles import PASSKEY_VARIANTS
     from .recipes import shipped_recipes
 

@@ -22,7 +22,7 @@ from .babilong import babilong_prompt, make_babilong_samples
 from .errors import DataError
 from .haystack import Corpus, as_corpus, check_training_corpus, load_corpus, split_sentences
 from .niah import make_niah_samples, niah_prompt
-from .niah_variants import NIAH_VARIANTS
+from .niah_styles import NIAH_STYLES, NIAH_VARIANTS
 from .packing import (
     IGNORE_INDEX,
     BatchIterator,
@@ -42,9 +42,8 @@ from .text import TextExample, load_texts
 PURPOSES = ("eval", "train")
 
 # Keywords only some generators read, with the values that mean "as published".
-_PASSKEY_ONLY = {"style": "standard", "key_range": None, "key_digits": 6}
-_VARIANT_TASKS = {"passkey": PASSKEY_VARIANTS, "niah1": NIAH_VARIANTS, "niah2": NIAH_VARIANTS,
-                  "niah3": NIAH_VARIANTS}
+_PASSKEY_ONLY = {"key_range": None, "key_digits": 6}
+_VARIANT_TASKS = ("passkey", "niah1", "niah2", "niah3")  # tasks with held-out variants and training styles
 
 
 def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth=None,
@@ -59,9 +58,9 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
     ``key_range=`` for passkey).
 
     Passkey and S-NIAH also take ``variant=`` (evaluation with held-out prompt parts, one of
-    :data:`PASSKEY_VARIANTS` / :data:`NIAH_VARIANTS`; refused for ``purpose="train"``), passkey
-    ``style=`` (``"standard"`` or ``"diverse"`` training prompts, see
-    :mod:`lawcat.data.passkey_styles`).  Other tasks accept these keywords only at their default
+    :data:`PASSKEY_VARIANTS` / :data:`NIAH_VARIANTS`; refused for ``purpose="train"``) and ``style=``
+    (``"standard"`` or ``"diverse"`` training prompts, see :mod:`lawcat.data.passkey_styles` and
+    :mod:`lawcat.data.niah_styles`).  Other tasks accept these keywords only at their default
     (``"standard"``), so one call can serve a mix of tasks; any other value is a :class:`DataError`.
     """
     if purpose not in PURPOSES:
@@ -70,10 +69,10 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
     if train and kw.get("variant", "standard") != "standard":
         raise DataError(f"variant {kw['variant']!r} holds evaluation-only prompt parts and cannot be used "
                         f"for training" + ("; use style='diverse' or 'standard'" if task == "passkey" else ""))
-    if task not in _VARIANT_TASKS and kw.get("variant", "standard") != "standard":
-        raise DataError(f"variant={kw['variant']!r} applies only to {', '.join(_VARIANT_TASKS)}, not '{task}'")
     if task not in _VARIANT_TASKS:
-        kw.pop("variant", None)
+        for name in ("variant", "style"):
+            if kw.pop(name, "standard") != "standard":
+                raise DataError(f"{name}= applies only to {', '.join(_VARIANT_TASKS)}, not '{task}'")
     if task != "passkey":
         for name, default in _PASSKEY_ONLY.items():
             if name in kw:
@@ -123,6 +122,7 @@ __all__ = [
     "PASSKEY_STYLES",
     "make_niah_samples",
     "NIAH_VARIANTS",
+    "NIAH_STYLES",
     "make_babilong_samples",
     "passkey_prompt",
     "niah_prompt",

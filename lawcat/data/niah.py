@@ -34,9 +34,10 @@ Depth control: ``depth=None`` = RULER's draw (uniform line slot for noise, ``DEP
 number fixes the depth in percent (noise: line ``int(N * depth / 100)``); a list cycles per sample.
 The training ``target`` is ``" {value}."``.
 
-``variant=`` (evaluation) swaps parts of the prompt for held-out ones (:mod:`lawcat.data.niah_variants`);
-``"standard"`` is RULER's format above, byte for byte. A variant sample keeps the standard sample's key, depth and
-(unless the values are held out) value, so the two can be compared sample by sample.
+``variant=`` (evaluation) swaps parts of the prompt for held-out ones, ``style="diverse"`` (training) for parts
+from the training pools (:mod:`lawcat.data.niah_styles`); ``"standard"`` is RULER's format above, byte for byte. A
+variant sample keeps the standard sample's key, depth and (unless the values are held out) value, so the two can be
+compared sample by sample.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from collections.abc import Sequence
 from ._tokens import count_tokens, fit_largest, n_special, prefix_token_counter
 from .errors import DataError
 from .haystack import Corpus, as_corpus, package_file, split_sentences
-from .niah_variants import NiahParts, check_variant, haystack_for, heldout_value, variant_parts
+from .niah_styles import NiahParts, check_style, check_variant, diverse_parts, draw_value, haystack_for, variant_parts
 from .passkey import check_common, resolve_depth
 from .passkey_styles import GARBAGE
 from .sample import TaskSample
@@ -86,7 +87,7 @@ def singular_template() -> str:
 
 def niah_prompt(context: str, key: str, value_type: str, parts: NiahParts | None = None) -> str:
     """The exact S-NIAH prompt (answer prefix included) for ``value_type`` 'numbers' or 'uuids'; ``parts`` swaps
-    in a held-out first line and question (:mod:`lawcat.data.niah_variants`)."""
+    in a held-out first line and question (:mod:`lawcat.data.niah_styles`)."""
     t = value_type[:-1]
     prompt = singular_template().format(type_needle_v=t, context=context, query=key)
     if parts is None or (parts.intro is None and parts.question is None):
@@ -160,6 +161,7 @@ def make_niah_samples(
     tokens_to_generate: int = TOKENS_TO_GENERATE,
     stream: str = "",
     variant: str = "standard",
+    style: str = "standard",
 ) -> list[TaskSample]:
     """``n`` S-NIAH samples for ``task`` in {"niah1", "niah2", "niah3"} at total budget ``length``.
 
@@ -167,8 +169,8 @@ def make_niah_samples(
     means ``"essays"`` (the evaluation haystack).  ``start``: ``"prefix"`` (RULER: always the first
     words of the corpus) or ``"random"`` (a random word offset per sample).  ``stream`` names an
     independent random stream (see :func:`lawcat.data.passkey.make_passkey_samples`).  ``variant``: one of
-    :data:`lawcat.data.niah_variants.NIAH_VARIANTS` (held-out prompt parts; the filler variants of niah2/3 read
-    ``books:test`` whatever ``haystack`` says).
+    :data:`lawcat.data.niah_styles.NIAH_VARIANTS` (held-out prompt parts; the filler variants of niah2/3 read
+    ``books:test`` whatever ``haystack`` says).  ``style``: ``"standard"`` or ``"diverse"`` (training prompts).
     """
     check_common(tokenizer, length, n, seed)
     if task not in TASK_CONFIG:
@@ -178,6 +180,10 @@ def make_niah_samples(
     if not isinstance(tokens_to_generate, int) or tokens_to_generate < 0:
         raise DataError(f"tokens_to_generate must be a non-negative int, got {tokens_to_generate!r}")
     check_variant(variant)
+    check_style(style)
+    if variant != "standard" and style != "standard":
+        raise DataError(f"variant={variant!r} (held-out evaluation parts) and style={style!r} (training parts) "
+                        "cannot be combined")
     kind, value_type = TASK_CONFIG[task]
     budget = length - tokens_to_generate
     if budget <= 0:
@@ -221,11 +227,12 @@ def make_niah_samples(
         key = random_key(rng)
         value = random_value(rng, value_type)
         parts = None
-        if variant != "standard":  # its own stream: key, depth and position stay the standard sample's
-            vrng = random.Random(f"{stream}{task}:{variant}:{seed}:{length}:{i}")
-            parts = variant_parts(variant, kind == "noise", vrng)
-            if parts.heldout_values:
-                value = heldout_value(vrng, value_type)
+        if variant != "standard" or style != "standard":  # own streams: key and depth stay the standard sample's
+            prng = random.Random(f"{stream}{task}:{variant}:{style}:{seed}:{length}:{i}")
+            parts = (variant_parts(variant, kind == "noise", prng) if variant != "standard"
+                     else diverse_parts(kind == "noise", prng))
+            if parts.values != "standard":
+                value = draw_value(prng, value_type, parts.values)
         needle = niah_needle(key, value, value_type, parts)
         d, fixed = resolve_depth(depth, i, rng)
         if kind == "noise":
@@ -298,7 +305,7 @@ def make_niah_samples(
                     "budget_tokens": budget_tokens,
                     "tokens_to_generate": tokens_to_generate,
                     **meta_pos,
-                    **({} if parts is None else {"variant": variant, "parts": parts.names}),
+                    **({} if parts is None else {"variant": variant, "style": style, "parts": parts.names}),
                 },
             )
         )

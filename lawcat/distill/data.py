@@ -45,7 +45,7 @@ def build_examples(recipe: Recipe, tokenizer, split: str):
     jobs = []
     for i, (task, share, length) in enumerate(parts):
         haystack = d.haystack if d.haystack and task not in ("passkey", "niah1") else None
-        style = d.style if task == "passkey" else "standard"
+        style = d.style if task in ("passkey", "niah1", "niah2", "niah3") else "standard"
         for b, start in enumerate(range(0, share, BLOCK)):
             jobs.append((task, min(BLOCK, share - start), seed + 7919 * i + 104729 * b, haystack, length, style,
                          d.key_digits))
@@ -62,7 +62,9 @@ def _block(tokenizer, loss, job):
     task, n, seed, haystack, length, style, key_digits = job
     kw = {"haystack": haystack} if haystack else {}
     if style != "standard":
-        kw.update(style=style, key_digits=key_digits)
+        kw["style"] = style
+        if task == "passkey":
+            kw["key_digits"] = key_digits
     return encode_all(tokenizer, make_samples(task, tokenizer, length, n, seed, purpose="train", **kw), loss=loss)
 
 

@@ -44,8 +44,9 @@ class DataSpec:
                                      # the assistant turns of a chat; plain text: all of it) | all
     seq_len: int = 1024              # for task=text: packed row length
     bucket: bool = True
-    style: str = "standard"          # passkey training prompts: standard (the published format) | diverse
-                                     # (other fillers, natural text, needles, questions and keys: lawcat.data.passkey)
+    style: str = "standard"          # passkey / S-NIAH training prompts: standard (the published format) | diverse
+                                     # (other fillers, needles, questions, keys and values: lawcat.data.passkey_styles,
+                                     # lawcat.data.niah_styles)
     key_digits: int = 6              # data.style=diverse: the longest training key (lengths 1..N, never the
                                      # held-out 7 digits); 6 made the shipped student, 12 is the measured fix
     extras: list = field(default_factory=list)  # more training samples of other tasks/lengths, e.g. the paper's
@@ -219,6 +220,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 
 TEACHER_DTYPES = ("auto", "float32", "bfloat16")
+DIVERSE_TASKS = ("passkey", "niah1", "niah2", "niah3", "niah-mix")  # data.style=diverse: tasks with training pools
 
 
 def _check_grad_accum(name: str, st: StageSpec) -> None:
@@ -272,8 +274,9 @@ def validate(recipe: Recipe) -> None:
         raise RecipeError(f"data.loss must be completion or all, not {recipe.data.loss!r}")
     if recipe.data.style not in ("standard", "diverse"):
         raise RecipeError(f"data.style must be standard or diverse, not {recipe.data.style!r}")
-    if recipe.data.style == "diverse" and recipe.data.task != "passkey":
-        raise RecipeError("data.style=diverse exists for data.task=passkey only")
+    if recipe.data.style == "diverse" and recipe.data.task not in DIVERSE_TASKS:
+        raise RecipeError(f"data.style=diverse exists for data.task {', '.join(DIVERSE_TASKS)} only, not "
+                          f"{recipe.data.task!r}")
     if not 1 <= recipe.data.key_digits <= 18:
         raise RecipeError(f"data.key_digits must be 1..18, not {recipe.data.key_digits!r}")
     if not 0.0 <= recipe.data.stage1_text < 1.0:

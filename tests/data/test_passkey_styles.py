@@ -255,7 +255,9 @@ def test_make_samples_wiring(tok_word):
     with pytest.raises(DataError, match="training"):
         make_samples("passkey", tok_word, 400, 1, purpose="train", variant="heldout")
     with pytest.raises(DataError, match="only to the passkey"):
-        make_samples("niah1", tok_word, 400, 1, style="diverse")
+        make_samples("niah1", tok_word, 400, 1, key_digits=12)
+    with pytest.raises(DataError, match="only to passkey, niah1"):
+        make_samples("babilong-qa2", tok_word, 400, 1, style="diverse")
     with pytest.raises(DataError, match="only to passkey, niah1"):
         make_samples("babilong-qa2", tok_word, 400, 1, variant="keys")
     # Defaults are accepted (and ignored) by every task, so one call can serve a task mix.

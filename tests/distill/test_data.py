@@ -44,6 +44,17 @@ def test_diverse_style_reaches_the_passkey_generator(tok_bpe, monkeypatch):  # n
     assert seen and all("style" not in kw for kw in seen)
 
 
+def test_diverse_style_reaches_the_niah_generators(tok_bpe, monkeypatch):  # noqa: F811
+    seen = []
+    real = distill_data.make_samples
+    monkeypatch.setattr(distill_data, "make_samples", lambda *a, **kw: seen.append((a[0], kw)) or real(*a, **kw))
+    recipe = _recipe(task="niah-mix", style="diverse", length=400, n_train=3, haystack="books:train",
+                     extras=[{"task": "niah1", "n": 1}])
+    train = distill_data.build_examples(recipe, tok_bpe, "train")
+    assert len(train) == 4 and sorted(t for t, _ in seen) == ["niah1", "niah1", "niah2", "niah3"]
+    assert all(kw.get("style") == "diverse" and "key_digits" not in kw for _, kw in seen)
+
+
 @pytest.mark.parametrize("also_lawcat", [False, True])
 def test_stage2_trains_lora_only_unless_asked(text_setup, tmp_path, also_lawcat):
     teacher, text = text_setup

@@ -73,7 +73,7 @@ def test_new_switches_round_trip_through_yaml():
 
 @pytest.mark.parametrize("raw,msg", [
     ({"data": {"style": "fancy"}}, "data.style"),
-    ({"data": {"task": "niah1", "style": "diverse"}}, "passkey only"),
+    ({"data": {"task": "babilong", "style": "diverse"}}, "data.style=diverse exists for data.task passkey, niah1"),
     ({"data": {"stage1_text": 1.0}}, "stage1_text"),
     ({"data": {"extras": [{"task": "niah1"}]}}, "extras"),
     ({"stage1": {"plateau_factor": 2}}, "plateau_factor"),

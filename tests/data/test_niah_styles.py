@@ -1,11 +1,13 @@
-"""Held-out S-NIAH variants (lawcat.data.niah_variants): each swaps the part it names and nothing else, fits the
-length budget, keeps the standard sample's key and depth, and shows text no S-NIAH training sample contains."""
+"""S-NIAH prompt parts (lawcat.data.niah_styles). Held-out variants: each swaps the part it names and nothing else,
+fits the length budget, keeps the standard sample's key and depth, and shows text no training sample contains,
+diverse or not. The diverse training style: RULER's format for a quarter of the samples, the training pools and
+value forms for the rest, never a held-out string or value form."""
 import re
 
 import pytest
 
 from lawcat.data import DataError, make_samples
-from lawcat.data import niah_variants as nv
+from lawcat.data import niah_styles as nv
 from lawcat.data.niah import NEEDLE, NOISE_LINE, make_niah_samples, singular_template
 from lawcat.data.passkey_styles import TRAIN_FILLER_GROUPS, TRAIN_NEEDLES, TRAIN_QUESTIONS, TRAIN_TASKS
 
@@ -95,14 +97,41 @@ def test_held_out_strings_appear_in_no_training_text():
     assert len(set(nv.HELDOUT_NOISE_LINES)) == len(nv.HELDOUT_NOISE_LINES)
 
 
+def test_training_pools_are_disjoint_from_held_out_ones():
+    fragments = _held_out_fragments()
+    train = nv.TRAIN_INTROS + nv.TRAIN_NEEDLES + nv.TRAIN_QUESTIONS + nv.TRAIN_NOISE_LINES
+    for text in train:
+        assert not any(f in text for f in fragments), text
+    ruler = (singular_template(), NEEDLE, NOISE_LINE)
+    assert not set(train) & set(ruler) and not set(nv.TRAIN_NOISE_LINES) & set(nv.HELDOUT_NOISE_LINES)
+    assert nv.HELDOUT_DIGITS not in nv.TRAIN_DIGITS and max(nv.TRAIN_DIGITS) > nv.HELDOUT_DIGITS
+    for pool in (nv.TRAIN_NEEDLES, nv.HELDOUT_NEEDLES):  # every needle gives the value for the key
+        assert all("{key}" in t and "{value}" in t and "special magic {t}" in t for t in pool)
+    for pool in (nv.TRAIN_QUESTIONS, nv.HELDOUT_QUESTIONS):  # the continuation is " {value}."
+        assert all(t.endswith(" is") and t.count("{query}") == 2 for t in pool)
+
+
+@pytest.fixture(scope="module")
+def diverse(tok_smol):
+    return {task: make_samples(task, tok_smol, LENGTH, 40, seed=3, purpose="train", style="diverse",
+                               haystack=None if task == "niah1" else "books:train") for task in TASKS}
+
+
 @pytest.mark.parametrize("task", TASKS)
-def test_training_samples_show_no_held_out_text(tok_smol, samples, task):
-    train = make_samples(task, tok_smol, LENGTH, 8, seed=3, purpose="train",
-                         haystack=None if task == "niah1" else "books:train")
+@pytest.mark.parametrize("style", ["standard", "diverse"])
+def test_training_samples_show_no_held_out_text(tok_smol, samples, diverse, task, style):
+    train = diverse[task] if style == "diverse" else make_samples(
+        task, tok_smol, LENGTH, 8, seed=3, purpose="train", haystack=None if task == "niah1" else "books:train")
     fragments = _held_out_fragments()
     for s in train:
-        assert "variant" not in s.meta
+        assert s.meta.get("variant", "standard") == "standard"
         assert not any(f in s.prompt for f in fragments)
+        assert not any(v.startswith("heldout") or v == "books:test" for v in s.meta.get("parts", {}).values())
+        assert s.meta["value"] in s.prompt and s.target == f" {s.meta['value']}."
+        if task == "niah3":
+            assert s.meta["value"] == s.meta["value"].lower()
+        else:
+            assert len(s.meta["value"]) != nv.HELDOUT_DIGITS
     # and what the variants show is new: no held-out prompt's needle or question is a training one
     train_needles = {s.meta["needle"] for s in train}
     train_tails = {_head_tail(s.prompt)[1] for s in train}
@@ -128,3 +157,30 @@ def test_variant_picks_are_deterministic_and_spread(tok_smol):
     b = make_samples("niah1", tok_smol, LENGTH, 12, seed=5, variant="heldout")
     assert [s.prompt for s in a] == [s.prompt for s in b]
     assert len({s.meta["parts"]["needle"] for s in a}) > 1 and len({s.meta["parts"]["filler"] for s in a}) > 1
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_diverse_mix(diverse, task):
+    published = [s for s in diverse[task] if set(s.meta["parts"].values()) == {"standard"}]
+    assert 0.1 <= len(published) / len(diverse[task]) <= 0.45  # PUBLISHED_SHARE = 0.25 of 40 samples
+    rest = [s for s in diverse[task] if s not in published]
+    for part in ("intro", "needle", "question"):
+        assert len({s.meta["parts"][part] for s in rest}) >= 3
+    assert all(s.meta["parts"]["values"] == "train" for s in rest)
+    if task == "niah3":
+        assert len({len(s.meta["value"]) for s in rest}) >= 3  # uuids with and without hyphens, other hex
+    else:
+        assert len({len(s.meta["value"]) for s in rest}) >= 4
+    for s in diverse[task]:
+        assert s.n_tokens + s.meta["tokens_to_generate"] <= LENGTH + 1
+        assert s.meta["needle"] in s.prompt and s.prompt.endswith(" is")
+
+
+def test_style_and_variant_refusals(tok_word):
+    with pytest.raises(DataError, match="cannot be combined"):
+        make_niah_samples(tok_word, LENGTH, 1, task="niah1", variant="needle", style="diverse")
+    with pytest.raises(DataError, match="unknown S-NIAH style"):
+        make_samples("niah1", tok_word, LENGTH, 1, style="fancy", purpose="train")
+    with pytest.raises(DataError, match="applies only to"):
+        make_samples("babilong-qa3", tok_word, 1000, 1, style="diverse", purpose="train")
+
