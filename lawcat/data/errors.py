@@ -13,4 +13,11 @@ class DataError(ValueError):
     """A problem with input data or data settings, with a message that says how to fix it."""
 
 
-__all__ = ["DataError"]
+def check_choice(value, choices: tuple, what: str):
+    """``value`` if it is one of ``choices``, else a DataError naming ``what`` and listing them."""
+    if value not in choices:
+        raise DataError(f"unknown {what} {value!r}; use one of {', '.join(choices)}")
+    return value
+
+
+__all__ = ["DataError", "check_choice"]

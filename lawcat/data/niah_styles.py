@@ -37,7 +37,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 
-from .errors import DataError
+from .errors import check_choice
 from .passkey_styles import HELDOUT_FILLER_GROUPS, TRAIN_FILLER_GROUPS, group_unit
 
 NIAH_VARIANTS = ("standard", "filler", "needle", "question", "values", "heldout")
@@ -116,15 +116,11 @@ class NiahParts:
 
 
 def check_variant(variant) -> str:
-    if variant not in NIAH_VARIANTS:
-        raise DataError(f"unknown S-NIAH variant {variant!r}; use one of {', '.join(NIAH_VARIANTS)}")
-    return variant
+    return check_choice(variant, NIAH_VARIANTS, "S-NIAH variant")
 
 
 def check_style(style) -> str:
-    if style not in NIAH_STYLES:
-        raise DataError(f"unknown S-NIAH style {style!r}; use one of {', '.join(NIAH_STYLES)}")
-    return style
+    return check_choice(style, NIAH_STYLES, "S-NIAH style")
 
 
 def _standard_names() -> dict:

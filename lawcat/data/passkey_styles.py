@@ -36,7 +36,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .errors import DataError
+from .errors import check_choice
 
 # The published format (epfml/landmark-attention run_test.py, identical in LongLoRA), byte for byte.
 TASK_DESCRIPTION = (
@@ -274,15 +274,11 @@ class PromptParts:
 
 
 def check_variant(variant) -> str:
-    if variant not in PASSKEY_VARIANTS:
-        raise DataError(f"unknown passkey variant {variant!r}; use one of {', '.join(PASSKEY_VARIANTS)}")
-    return variant
+    return check_choice(variant, PASSKEY_VARIANTS, "passkey variant")
 
 
 def check_style(style) -> str:
-    if style not in PASSKEY_STYLES:
-        raise DataError(f"unknown passkey style {style!r}; use one of {', '.join(PASSKEY_STYLES)}")
-    return style
+    return check_choice(style, PASSKEY_STYLES, "passkey style")
 
 
 def training_key(rng: random.Random, max_digits: int = TRAIN_MAX_DIGITS) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """benchmarks/gpu/lease.sh: the one driver of GPU calls. Its subcommands need a GPU machine; here only its
 shell syntax, its help and its refusals of incomplete commands (one usage line, exit 2)."""
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -34,3 +35,29 @@ def test_incomplete_commands_are_refused(args):
 def test_unknown_subcommand_exits_non_zero():
     r = _run("fly")
     assert r.returncode == 2 and "lease.sh part" in r.stdout
+
+
+def test_runs_brought_back_are_unpacked_whole_or_in_pieces(tmp_path):
+    """unpack_students: a run archive, or a paused run split into 15 MB pieces (.00, .01, ...), lands in ~/runs once;
+    a run already there is left as it is."""
+    src = tmp_path / "src"
+    (src / "paused" / "state").mkdir(parents=True)
+    state = os.urandom(700_000)  # incompressible, so its archive needs several pieces
+    (src / "paused" / "state" / "trainer.pt").write_bytes(state)
+    (src / "done").mkdir()
+    (src / "done" / "model.safetensors").write_text("weights")
+    carried = tmp_path / "tree" / ".gpu_student"
+    carried.mkdir(parents=True)
+    subprocess.run(f"tar czf - -C {src} paused | split -b 300000 -d - {carried}/paused-resume.tar.gz.", shell=True,
+                   check=True)
+    subprocess.run(["tar", "czf", str(carried / "done.tar.gz"), "-C", str(src), "done"], check=True)
+    assert len(list(carried.glob("paused-resume.tar.gz.*"))) >= 2
+    home = tmp_path / "home"
+    (home / "runs" / "done").mkdir(parents=True)
+    (home / "runs" / "done" / "model.safetensors").write_text("kept")
+    script = f'source <(sed -n "/^unpack_students()/,/^}}/p" {LEASE}); unpack_students'
+    r = subprocess.run(["bash", "-c", script], cwd=tmp_path / "tree", env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert (home / "runs" / "paused" / "state" / "trainer.pt").read_bytes() == state
+    assert (home / "runs" / "done" / "model.safetensors").read_text() == "kept"
