@@ -99,9 +99,9 @@ def cmd_eval(args) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else None
+    sample_kw = _sample_kw(args)  # refuse a switch the task lacks before the model loads
     if args.task == "lm-eval":
         return _cmd_lm_eval(args, device, dtype)
-    sample_kw = _sample_kw(args)  # refuse a switch the task lacks before the model loads
     model, tokenizer = _load_any(args.model, dtype=dtype, device=device, teacher=args.teacher)
     if tokenizer is None:
         raise SystemExit(f"error: {args.model} has no tokenizer files")
@@ -159,19 +159,26 @@ def _cmd_lm_eval(args, device: str, dtype) -> int:
     return 0
 
 
+def _task_variants(task: str) -> tuple:
+    """The held-out prompt variants of `task` (plain Python: no torch)."""
+    from .data.babilong_styles import BABILONG_VARIANTS
+    from .data.niah_styles import NIAH_VARIANTS
+    from .data.passkey_styles import PASSKEY_VARIANTS
+
+    for prefix, variants in (("passkey", PASSKEY_VARIANTS), ("niah", NIAH_VARIANTS), ("babilong", BABILONG_VARIANTS)):
+        if task.startswith(prefix):
+            return variants
+    return ()
+
+
 def _sample_kw(args) -> dict:
     """The task-specific prompt switches, refused where the task has no such switch."""
     kw = {}
     if args.variant != "standard":
-        from .data.niah_styles import NIAH_VARIANTS
-        from .data.passkey_styles import PASSKEY_VARIANTS
-
-        variants = PASSKEY_VARIANTS if args.task == "passkey" else NIAH_VARIANTS if args.task.startswith("niah") \
-            else ()
+        variants = _task_variants(args.task)
         if args.variant not in variants:
-            raise SystemExit(f"error: --variant {args.variant} is not a variant of --task {args.task}"
-                             + (f" (its variants: {', '.join(variants)})" if variants else
-                                " (variants exist for passkey and niah1/2/3)"))
+            raise SystemExit(f"error: --variant {args.variant} is not a variant of --task {args.task} "
+                             + (f"(its variants: {', '.join(variants)})" if variants else "(it has none)"))
         kw["variant"] = args.variant
     if args.bare_prompt:
         if not args.task.startswith("babilong"):
@@ -284,7 +291,8 @@ BENCH_HELP = "prefill/decode latency and memory, teacher vs LAWCAT student"
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .data.niah_styles import NIAH_VARIANTS  # plain Python: no torch
+    from .data.babilong_styles import BABILONG_VARIANTS  # plain Python: no torch
+    from .data.niah_styles import NIAH_VARIANTS
     from .data.passkey_styles import PASSKEY_VARIANTS
     from .recipes import shipped_recipes
 
@@ -335,10 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-batch-tokens", type=int, default=None,
                    help="fewer rows per batch for long prompts: at most this many prompt tokens per batch")
     s.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
-    s.add_argument("--variant", default="standard", choices=tuple(dict.fromkeys(PASSKEY_VARIANTS + NIAH_VARIANTS)),
-                   help="passkey and S-NIAH prompts: the published format, or a held-out variant no training sample "
-                        "uses (passkey: filler, natural, needle, question, keys; niah1/2/3: filler, needle, question, "
-                        "values; both: heldout, all of them at once)")
+    s.add_argument("--variant", default="standard",
+                   choices=tuple(dict.fromkeys(PASSKEY_VARIANTS + NIAH_VARIANTS + BABILONG_VARIANTS)),
+                   help="the published prompt format, or a held-out variant no training sample uses (passkey: filler, "
+                        "natural, needle, question, keys; niah1/2/3: filler, needle, question, values; babilong: "
+                        "background, question; each: heldout, all of them at once)")
     s.add_argument("--bare-prompt", action="store_true",
                    help="BABILong: the benchmark's bare prompt for base models (no instruction, examples, template)")
     s.add_argument("--prefill-chunk", type=int, default=8192, help="students: tokens per prefill chunk")

@@ -299,7 +299,8 @@ def test_viz_help_imports_no_torch():
 @pytest.mark.parametrize("task, variant, says", [
     ("niah1", "natural", "its variants: standard, filler, needle, question, values, heldout"),
     ("passkey", "values", "its variants: standard, filler, natural"),
-    ("babilong-qa2", "heldout", "variants exist for passkey and niah1/2/3"),
+    ("babilong-qa2", "values", "its variants: standard, background, question, heldout"),
+    ("lm-eval", "heldout", "(it has none)"),
 ])
 def test_eval_refuses_a_variant_the_task_lacks_before_loading(tmp_path, capsys, task, variant, says):
     missing_model = str(tmp_path / "not-loaded")  # the refusal comes first, so this is never looked at

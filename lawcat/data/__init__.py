@@ -19,6 +19,7 @@ from __future__ import annotations
 from .. import units
 from .babi import Story, simulate_story
 from .babilong import babilong_prompt, make_babilong_samples
+from .babilong_styles import BABILONG_VARIANTS
 from .errors import DataError
 from .haystack import Corpus, as_corpus, check_training_corpus, load_corpus, split_sentences
 from .niah import make_niah_samples, niah_prompt
@@ -43,7 +44,8 @@ PURPOSES = ("eval", "train")
 
 # Keywords only some generators read, with the values that mean "as published".
 _PASSKEY_ONLY = {"key_range": None, "key_digits": 6}
-_VARIANT_TASKS = ("passkey", "niah1", "niah2", "niah3")  # tasks with held-out variants and training styles
+_STYLE_TASKS = ("passkey", "niah1", "niah2", "niah3")  # tasks with diverse training styles
+_VARIANT_TASKS = _STYLE_TASKS + ("babilong-qa2", "babilong-qa3")  # tasks with held-out evaluation variants
 
 
 def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth=None,
@@ -57,8 +59,9 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
     (``start=`` and ``tokens_to_generate=`` for S-NIAH, ``prompt="full"|"bare"`` for BABILong,
     ``key_range=`` for passkey).
 
-    Passkey and S-NIAH also take ``variant=`` (evaluation with held-out prompt parts, one of
-    :data:`PASSKEY_VARIANTS` / :data:`NIAH_VARIANTS`; refused for ``purpose="train"``) and ``style=``
+    Passkey, S-NIAH and BABILong also take ``variant=`` (evaluation with held-out prompt parts, one of
+    :data:`PASSKEY_VARIANTS` / :data:`NIAH_VARIANTS` / :data:`BABILONG_VARIANTS`; refused for
+    ``purpose="train"``), passkey and S-NIAH ``style=``
     (``"standard"`` or ``"diverse"`` training prompts, see :mod:`lawcat.data.passkey_styles` and
     :mod:`lawcat.data.niah_styles`).  Other tasks accept these keywords only at their default
     (``"standard"``), so one call can serve a mix of tasks; any other value is a :class:`DataError`.
@@ -69,10 +72,9 @@ def make_samples(task: str, tokenizer, length: int, n: int, seed: int = 0, depth
     if train and kw.get("variant", "standard") != "standard":
         raise DataError(f"variant {kw['variant']!r} holds evaluation-only prompt parts and cannot be used "
                         f"for training" + ("; use style='diverse' or 'standard'" if task == "passkey" else ""))
-    if task not in _VARIANT_TASKS:
-        for name in ("variant", "style"):
-            if kw.pop(name, "standard") != "standard":
-                raise DataError(f"{name}= applies only to {', '.join(_VARIANT_TASKS)}, not '{task}'")
+    for name, tasks in (("variant", _VARIANT_TASKS), ("style", _STYLE_TASKS)):
+        if task not in tasks and kw.pop(name, "standard") != "standard":
+            raise DataError(f"{name}= applies only to {', '.join(tasks)}, not '{task}'")
     if task != "passkey":
         for name, default in _PASSKEY_ONLY.items():
             if name in kw:
@@ -123,6 +125,7 @@ __all__ = [
     "make_niah_samples",
     "NIAH_VARIANTS",
     "NIAH_STYLES",
+    "BABILONG_VARIANTS",
     "make_babilong_samples",
     "passkey_prompt",
     "niah_prompt",

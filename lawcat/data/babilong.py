@@ -39,6 +39,7 @@ import random
 from ._tokens import check_tokenizer, count_tokens, n_special
 from .babi import TASKS as BABI_TASKS
 from .babi import Question, simulate_story
+from .babilong_styles import background_for, check_variant, question_for
 from .errors import DataError
 from .haystack import Corpus, as_corpus, split_sentences
 from .passkey import check_common
@@ -185,14 +186,18 @@ def make_babilong_samples(
     background: str | Corpus | list[str] | None = None,
     prompt: str = "full",
     stream: str = "",
+    variant: str = "standard",
 ) -> list[TaskSample]:
     """``n`` BABILong samples of ``task`` ('qa2'/'qa3') at ``length`` tokens (0 = facts only).
 
     ``background``: corpus name, :class:`Corpus` or list of texts (default ``"books:test"``).
     ``prompt``: ``"full"`` (instruction, examples, post-prompt) or ``"bare"``.  ``stream`` names an
-    independent random stream (see :func:`lawcat.data.passkey.make_passkey_samples`).
+    independent random stream (see :func:`lawcat.data.passkey.make_passkey_samples`).  ``variant``: one of
+    :data:`lawcat.data.babilong_styles.BABILONG_VARIANTS` (a held-out background or question wording; the
+    background variants read the essays whatever ``background`` says).
     """
     check_tokenizer(tokenizer)
+    check_variant(variant)
     if task not in BABI_TASKS:
         raise DataError(f"unknown BABILong task '{task}'; use 'qa2' or 'qa3'")
     if isinstance(length, int) and length == 0:
@@ -208,7 +213,8 @@ def make_babilong_samples(
         raise DataError(f"unknown prompt variant '{prompt}'; use 'full' or 'bare'")
     if n == 0:
         return []
-    corpus = as_corpus("books:test" if background is None else background) if length > 0 else None
+    background = background_for(variant, "books:test" if background is None else background)
+    corpus = as_corpus(background) if length > 0 else None
     budget = length - PROMPT_RESERVE if length > 0 else None
     max_facts = budget // TOKENS_PER_FACT if budget is not None else None
     specials = n_special(tokenizer)
@@ -250,7 +256,10 @@ def make_babilong_samples(
             if j < len(noise):
                 merged.append(noise[j])
         context = "".join(merged).strip()
-        text = babilong_prompt(context, q.text, task, prompt)
+        # its own stream, so the story, background and fact places stay the standard sample's
+        qrng = random.Random(f"{stream}{name}:{variant}:{seed}:{length}:{i}")
+        question, question_source = question_for(variant, task, q.obj, q.before, q.text, qrng)
+        text = babilong_prompt(context, question, task, prompt)
         n_tok = count_tokens(tokenizer, text) + specials
         out.append(
             TaskSample(
@@ -264,7 +273,7 @@ def make_babilong_samples(
                 meta={
                     "seed": seed,
                     "index": i,
-                    "question": q.text,
+                    "question": question,  # the one asked, which the scoring reads
                     "object": q.obj,
                     "before": q.before,
                     "facts": facts,
@@ -277,6 +286,10 @@ def make_babilong_samples(
                     "budget_tokens": sum(fact_counts) + sum(noise_counts),
                     "prompt_variant": prompt,
                     "answer_sentence": answer_sentence(task, q),
+                    **({} if variant == "standard" else
+                       {"variant": variant, "standard_question": q.text,
+                        "parts": {"background": corpus.name if corpus is not None else None,
+                                  "question": question_source}}),
                 },
             )
         )

@@ -147,8 +147,8 @@ def test_refusals(tok_word):
         make_samples("niah1", tok_word, LENGTH, 1, variant="needle", purpose="train")
     with pytest.raises(DataError, match="unknown S-NIAH variant"):
         make_samples("niah2", tok_word, LENGTH, 1, variant="natural")
-    with pytest.raises(DataError, match="applies only to"):
-        make_samples("babilong-qa2", tok_word, 1000, 1, variant="heldout")
+    with pytest.raises(DataError, match="unknown BABILong variant 'values'"):
+        make_samples("babilong-qa2", tok_word, 1000, 1, variant="values")
     assert make_samples("babilong-qa2", tok_word, 1000, 1, variant="standard")
 
 

@@ -258,7 +258,7 @@ def test_make_samples_wiring(tok_word):
         make_samples("niah1", tok_word, 400, 1, key_digits=12)
     with pytest.raises(DataError, match="only to passkey, niah1"):
         make_samples("babilong-qa2", tok_word, 400, 1, style="diverse")
-    with pytest.raises(DataError, match="only to passkey, niah1"):
+    with pytest.raises(DataError, match="unknown BABILong variant 'keys'"):
         make_samples("babilong-qa2", tok_word, 400, 1, variant="keys")
     # Defaults are accepted (and ignored) by every task, so one call can serve a task mix.
     (s,) = make_samples("niah1", tok_word, 400, 1, variant="standard", style="standard")
