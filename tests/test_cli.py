@@ -309,3 +309,16 @@ def test_eval_refuses_a_variant_the_task_lacks_before_loading(tmp_path, capsys, 
     msg = str(e.value.code) + capsys.readouterr().err
     assert f"--variant {variant} is not a variant of --task {task}" in msg and says in msg
     assert not (tmp_path / "o").exists()
+
+
+def test_compare_needle_positions(tmp_path, capsys):
+    from lawcat.eval.records import ResultRecord, RunInfo
+    from lawcat.eval.results import write_results
+
+    recs = [ResultRecord("niah1", "s", 2048, 2048, d, "7", "7", 1.0) for d in (10, 90)]
+    write_results(tmp_path / "s", recs, RunInfo(model="s", task="niah1", machine={}, date=None))
+    assert cli.main(["compare", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--needle-positions", "1k"]) == 0
+    assert "| 1K+ | 100 (n=1) |" in (tmp_path / "o" / "comparison.md").read_text()
+    with pytest.raises(SystemExit) as e:
+        cli.main(["compare", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--needle-positions", "x"])
+    assert e.value.code == 2 and "cannot read the length" in capsys.readouterr().err

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lawcat.units import format_length
+
 if TYPE_CHECKING:
     from lawcat.eval.records import ResultRecord
 
@@ -20,6 +22,8 @@ __all__ = [
     "DepthTable",
     "accuracy_by_length",
     "accuracy_by_length_depth",
+    "accuracy_by_needle_position",
+    "needle_position",
     "models_of",
     "summarize",
     "tasks_of",
@@ -128,6 +132,44 @@ def accuracy_by_length_depth(
         groups[(r.length, key_of[float(r.depth)])].append(r)
     lengths = sorted({r.length for r in recs})
     return DepthTable(lengths=lengths, depths=depths, labels=labels, cells={k: _cell(v) for k, v in groups.items()})
+
+
+def needle_position(record: ResultRecord) -> float | None:
+    """Roughly where the needle sits, in tokens from the prompt's start: its depth (the depth the sample actually
+    got, ``meta["actual_depth"]``, where the generator records one) times the prompt's length. The instruction
+    and question around the haystack make it a few dozen tokens off, which is small against bins of ~1K tokens.
+    None for a record without a depth."""
+    depth = record.meta.get("actual_depth", record.depth) if record.meta else record.depth
+    if depth is None or record.n_tokens is None:
+        return None
+    return float(depth) / 100.0 * record.n_tokens
+
+
+def accuracy_by_needle_position(
+    records: Iterable[ResultRecord],
+    edges: Sequence[int],
+    *,
+    task: str | None = None,
+    model: str | None = None,
+) -> DepthTable:
+    """Accuracy per (length, needle token position bin), with counts: whether a long-context miss is a needle
+    far from the question (decayed memory) or a needle written late in the prompt (a position never trained on).
+
+    ``edges`` are the inner bin edges in tokens, ascending (``[1024, 2048]`` gives 0-1K, 1K-2K and 2K on); rows
+    are keyed by bin index. Records without a depth are left out."""
+    edges = [int(e) for e in edges]
+    if not edges or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] <= 0:
+        raise ValueError(f"needle position edges must be positive and ascending, got {edges}")
+    groups: dict[tuple[int, float], list[ResultRecord]] = defaultdict(list)
+    for r in _select(records, task, model):
+        pos = needle_position(r)
+        if pos is not None:
+            groups[(r.length, float(sum(pos >= e for e in edges)))].append(r)
+    names = ["0", *(format_length(e) for e in edges)]
+    labels = [f"{names[i]}-{names[i + 1]}" for i in range(len(edges))] + [f"{names[-1]}+"]
+    used = sorted({k[1] for k in groups})
+    return DepthTable(lengths=sorted({k[0] for k in groups}), depths=used, labels=[labels[int(b)] for b in used],
+                      cells={k: _cell(v) for k, v in groups.items()})
 
 
 def summarize(records: Iterable[ResultRecord]) -> dict[str, dict[str, dict[int, Cell]]]:

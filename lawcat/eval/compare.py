@@ -22,12 +22,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from lawcat.atomic import atomic_write_text
-from lawcat.eval.accuracy import accuracy_by_length, models_of, tasks_of
+from lawcat.eval.accuracy import accuracy_by_length, accuracy_by_needle_position, models_of, tasks_of
 from lawcat.eval.errors import ResultsError, ResultsNotFoundError
 from lawcat.eval.plots import plot_accuracy_vs_length, plot_length_heatmap
 from lawcat.eval.records import ResultRecord
-from lawcat.eval.report import markdown_length_table, markers_from_settings, slug, task_title
+from lawcat.eval.report import (
+    markdown_depth_table,
+    markdown_length_table,
+    markers_from_settings,
+    slug,
+    task_title,
+)
 from lawcat.eval.results import RESULTS_FILENAME, Results, read_results, resolve_results_path
+from lawcat.units import parse_lengths
 
 __all__ = ["find_results_files", "load_runs", "label_records", "compare", "run_compare", "main"]
 
@@ -121,6 +128,7 @@ def compare(
     *,
     labels: Sequence[str] | None = None,
     markers: Mapping[str, float] | None = None,
+    needle_positions: Sequence[int] | None = None,
 ) -> list[Path]:
     """Write ``comparison.md`` and per-task charts into ``out_dir``; return the paths written.
 
@@ -128,6 +136,9 @@ def compare(
     default, per task, to those set in the runs' settings (see
     :func:`lawcat.eval.report.markers_from_settings`) on whose value every run that sets them
     agrees: one distillation length is drawn, two different ones are left out.
+
+    ``needle_positions`` (inner bin edges in tokens) adds, per task and model, a table of accuracy by where the
+    needle sits in the prompt (:func:`lawcat.eval.accuracy.accuracy_by_needle_position`).
     """
     runs = load_runs(result_paths)
     if not runs:
@@ -158,14 +169,19 @@ def compare(
         heat_png = plot_length_heatmap(rows, out / f"compare_{slug(task)}_heatmap.png", title=task_title(task))
         written += [line_png, heat_png]
         lines += [f"![{task_title(task)}]({line_png.name})", "", f"![{task_title(task)} heatmap]({heat_png.name})", ""]
+        for m in models_of(recs) if needle_positions else ():
+            table = accuracy_by_needle_position(recs, needle_positions, model=m)
+            if table:
+                lines += [f"### {m}: accuracy by the needle's token position", "",
+                          markdown_depth_table(table, show_n=True, row_title="Needle at (tokens)")]
     written.append(atomic_write_text(out / "comparison.md", "\n".join(lines).rstrip() + "\n"))
     return written
 
 
-def run_compare(paths: list[str], out: str) -> None:
+def run_compare(paths: list[str], out: str, needle_positions: Sequence[int] | None = None) -> None:
     """Entry point for ``lawcat compare DIR... --out DIR``: run dirs or results.json paths in,
     ``comparison.md`` + PNGs out. Raises :class:`ResultsError` (a ValueError) on bad input."""
-    compare(paths, out)
+    compare(paths, out, needle_positions=needle_positions)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,9 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="directory for comparison.md and the charts")
     ap.add_argument("--label", action="append", default=None,
                     help="row label per path, in order (repeat once per path)")
+    ap.add_argument("--needle-positions", default=None, metavar="EDGES",
+                    help="also tabulate accuracy by the needle's token position, binned at these edges (1k,2k,4k)")
     args = ap.parse_args(argv)
     try:
-        written = compare(args.paths, args.out, labels=args.label)
+        edges = parse_lengths(args.needle_positions) if args.needle_positions else None
+        written = compare(args.paths, args.out, labels=args.label, needle_positions=edges)
     except ValueError as e:  # ResultsError included: missing, corrupt or unknown-format files
         print(f"lawcat compare: {e}", file=sys.stderr)
         return 2

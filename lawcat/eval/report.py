@@ -114,9 +114,9 @@ def markdown_table(
     return markdown_length_table(rows, show_n=show_n)
 
 
-def markdown_depth_table(table: DepthTable, *, show_n: bool = False) -> str:
-    """A depth x length table (rows = depth, columns = length) of accuracy (%)."""
-    header = "| " + " | ".join(["Depth", *(format_length(L) for L in table.lengths)]) + " |"
+def markdown_depth_table(table: DepthTable, *, show_n: bool = False, row_title: str = "Depth") -> str:
+    """A depth x length table (rows = depth, or what ``row_title`` names, columns = length) of accuracy (%)."""
+    header = "| " + " | ".join([row_title, *(format_length(L) for L in table.lengths)]) + " |"
     align = "|:--" + "|--:" * len(table.lengths) + "|"
     body = [
         "| " + " | ".join([label, *(_cell_text(table.cells.get((L, d)), show_n) for L in table.lengths)]) + " |"

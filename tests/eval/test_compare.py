@@ -98,3 +98,18 @@ def test_gzipped_results_are_found_once_per_folder(three_runs, tmp_path):
     assert len(files) == 3 and any(f.name == "results.json.gz" for f in files)
     run_compare([str(three_runs)], str(tmp_path / "out"))
     assert "| LAWCAT |" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+def test_needle_position_tables(tmp_path, capsys):
+    from lawcat.eval.records import ResultRecord
+
+    recs = [ResultRecord("niah2", "student", 4096, 4096, d, "1", "1" if d < 50 else "2", 1.0 if d < 50 else 0.0)
+            for d in (10, 30, 60, 90)]
+    write_results(tmp_path / "s", recs, RunInfo(model="student", task="niah2", machine={}, date=None))
+    assert main([str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--needle-positions", "2k"]) == 0
+    md = (tmp_path / "o" / "comparison.md").read_text()
+    assert "### student: accuracy by the needle's token position" in md
+    assert "| 0-2K | 100 (n=2) |" in md and "| 2K+ | 0 (n=2) |" in md
+    assert "token position" not in (compare([tmp_path / "s"], tmp_path / "o2")[0].parent / "comparison.md").read_text()
+    assert main([str(tmp_path / "s"), "--out", str(tmp_path / "o3"), "--needle-positions", "2q"]) == 2
+    assert "cannot read the length" in capsys.readouterr().err

@@ -82,3 +82,31 @@ def test_write_report_records_without_depth_two_models(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| teacher | 100 (n=4) | 0 (n=4) | 0 (n=4) |" in md
     assert "| student | 100 (n=4) | 100 (n=4) | 100 (n=4) |" in md
+
+
+def _placed(model, length, depth, score, actual=None):
+    meta = {"actual_depth": actual} if actual is not None else {}
+    return ResultRecord("niah2", model, length, length, depth, "1234567", "", score, meta)
+
+
+def test_accuracy_by_needle_position_bins_by_token_position():
+    from lawcat.eval.accuracy import accuracy_by_needle_position, needle_position
+
+    # at 4K, depth 25% is token 1024 and 75% token 3072; at 8K, 25% is token 2048
+    recs = [_placed("s", 4096, 10, 1.0), _placed("s", 4096, 25, 1.0), _placed("s", 4096, 75, 0.0),
+            _placed("s", 4096, 90, 0.0), _placed("s", 8192, 25, 0.0), _placed("s", 8192, 5, 1.0),
+            _placed("s", 8192, None, 1.0), _placed("t", 4096, 90, 1.0)]
+    assert needle_position(_placed("s", 4096, 50, 1.0, actual=25)) == 1024  # the sample's actual depth wins
+    assert needle_position(recs[6]) is None
+    table = accuracy_by_needle_position(recs, [1024, 2048], model="s")
+    assert table.labels == ["0-1K", "1K-2K", "2K+"]
+    assert table.lengths == [4096, 8192]
+    assert table.cells[(4096, 0.0)].n == 1 and table.cells[(4096, 1.0)].score == 100  # 1024 opens the 2nd bin
+    assert table.cells[(4096, 2.0)].score == 0 and table.cells[(4096, 2.0)].n == 2
+    assert table.cells[(8192, 2.0)].score == 0 and table.cells[(8192, 0.0)].score == 100
+    assert (8192, 1.0) not in table.cells
+    md = markdown_depth_table(table, show_n=True, row_title="Needle at (tokens)")
+    assert md.splitlines()[0] == "| Needle at (tokens) | 4K | 8K |"
+    assert "| 2K+ | 0 (n=2) | 0 (n=1) |" in md
+    with pytest.raises(ValueError, match="ascending"):
+        accuracy_by_needle_position(recs, [2048, 1024])
