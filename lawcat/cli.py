@@ -256,7 +256,7 @@ def cmd_list_weights(args) -> int:
 
 
 def cmd_viz(args) -> int:
-    from .analysis.figures import attention_figure, gate_figure, needle_share_figure
+    from .analysis.figures import attention_figure, gate_figure, needle_share_figure, transfer_error_figure
     from .units import parse_length
 
     if args.mode == "attention":
@@ -266,6 +266,10 @@ def cmd_viz(args) -> int:
         names = args.names.split(",") if args.names else None
         print(needle_share_figure(args.models, args.out, names=names, length=parse_length(args.length),
                                   depth=args.depth, seed=args.seed))
+    elif args.mode == "transfer-error":
+        trained = parse_length(args.trained_length) if args.trained_length else None
+        print(transfer_error_figure(args.model, args.out, task=args.task, length=parse_length(args.length),
+                                    bin_tokens=parse_length(args.bin), seed=args.seed, trained_tokens=trained))
     else:
         print(gate_figure(args.model, args.out, length=parse_length(args.length), depth=args.depth, seed=args.seed,
                           chunk=args.chunk))
@@ -433,6 +437,18 @@ def _add_viz_parser(sub) -> None:
     m.add_argument("model", help=student)
     m.add_argument("--chunk", type=int, default=2048, help="prefill chunk (tokens)")
     _passkey_prompt_args(m)
+    m = modes.add_parser("transfer-error", help="each layer's error against softmax attention on the same inputs "
+                                                "(stage 1's loss), by token position, on one task prompt")
+    m.add_argument("model", help=student)
+    m.add_argument("--task", default="niah2", help="any evaluation task with a generator (passkey, niah1-3, "
+                                                   "babilong-qa2/qa3)")
+    m.add_argument("--length", default="4k", help="prompt tokens (default 4k)")
+    m.add_argument("--bin", default="512", help="tokens per position bin (default 512)")
+    m.add_argument("--trained-length", default=None,
+                   help="the longest training sample (e.g. 1162): marked, and each layer's error beyond it "
+                        "compared with its error before")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", required=True, help="the PNG to write (the numbers go beside it as JSON)")
     for m in modes.choices.values():
         m.set_defaults(func=cmd_viz)
 

@@ -240,6 +240,20 @@ def test_viz_needle_share_and_gate(viz_student, tmp_path, capsys):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000 and (tmp_path / f"{name}.json").is_file()
 
 
+def test_viz_transfer_error(viz_student, tmp_path, capsys):
+    import json
+
+    run, _ = viz_student
+    out = tmp_path / "err.png"
+    assert cli.main(["viz", "transfer-error", str(run), "--task", "passkey", "--length", "300", "--bin", "64",
+                     "--trained-length", "128", "--out", str(out)]) == 0
+    [line] = capsys.readouterr().out.strip().splitlines()
+    assert "mean transfer error" in line and "beyond token 128" in line and str(out) in line
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["bins"][:3] == [0, 64, 128] and len(summary["growth_beyond_trained"]) == len(summary["layers"])
+    assert out.stat().st_size > 1000
+
+
 def test_viz_bad_input_is_one_line_and_exit_2(viz_student, tmp_path, capsys):
     run, teacher = viz_student
     attention = ["viz", "attention", "--prompt", "w", "--out", str(tmp_path / "x.png")]
@@ -250,6 +264,9 @@ def test_viz_bad_input_is_one_line_and_exit_2(viz_student, tmp_path, capsys):
         ([*attention, str(teacher), "--layer", "0", "--head", "0"], "is a teacher, not a lawcat student"),
         (["viz", "gate", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")], "is not a file or directory"),
         (["viz", "needle-share", str(run), "--names", "a,b", "--out", str(tmp_path / "x.png")], "--names gives 2"),
+        (["viz", "transfer-error", str(teacher), "--out", str(tmp_path / "x.png")], "is a teacher, not a lawcat"),
+        (["viz", "transfer-error", str(run), "--task", "passkey", "--length", "300", "--bin", "0", "--out",
+          str(tmp_path / "x.png")], "not a whole number of tokens >= 1"),
         (["viz", "attention", str(run), "--prompt-file", str(tmp_path / "none.txt"), "--layer", "0", "--head", "0",
           "--out", str(tmp_path / "x.png")], "No such file"),
     ]

@@ -4,6 +4,7 @@ gates, their numbers as JSON beside it), return the one-line summary the command
     attention_figure     teacher vs student attention at one layer and head, for a prompt
     needle_share_figure  the needle's share of each layer's best head's readout, one or more students
     gate_figure          gate half-lives per key dimension, per layer and head, and the needle's retention
+    transfer_error_figure  each layer's error against softmax attention by token position, on a task's prompt
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from .attention_maps import layer_input, row_distance, student_attention_weights
 from .errors import AnalysisError
 from .gate_memory import capture_gates, summarize
 from .needle_share import share_by_layer
-from .plots import plot_attention_maps, plot_gate_memory, plot_needle_share
-from .prompts import needle_prompt
+from .plots import plot_attention_maps, plot_gate_memory, plot_needle_share, plot_transfer_error
+from .prompts import needle_prompt, task_prompt_ids
+from .transfer_error import error_by_position, growth
 
 # The maps are T x T and formed exactly (float64, pairwise decays): beyond this a figure is unreadable anyway.
 MAX_ATTENTION_TOKENS = 4096
@@ -111,6 +113,31 @@ def gate_figure(model: str, out, length: int = 8192, depth: float = 10.0, seed: 
     return (f"{model}: median half-life {summary['half_life_quantiles']['0.5']:.1f} tokens over {summary['dims']:,} "
             f"key dims ({len(summary['layers'])} layers); {min(outlast):.1f}-{max(outlast):.1f} % of a layer's dims "
             f"outlast the needle's {summary['needle_distance']:,} tokens -> {out}")
+
+
+def transfer_error_figure(model: str, out, task: str = "niah2", length: int = 4096, bin_tokens: int = 512,
+                          seed: int = 0, trained_tokens: int | None = None) -> str:
+    """A student's transfer error by token position on one `task` prompt of `length` tokens: PNG and JSON."""
+    run = student_dir(model)
+    student = LawcatForCausalLM.from_pretrained(str(run)).eval()
+    ids = task_prompt_ids(_tokenizer(student, model), task, length, seed)
+    summary = error_by_position(student, ids, bin_tokens)
+    summary.update(model=model, task=task, length=length, seed=seed, trained_tokens=trained_tokens)
+    mean = [sum(col) / len(col) for col in zip(*summary["layers"])]
+    summary["mean_over_layers"] = mean
+    out = Path(out)
+    plot_transfer_error(summary, out, title=f"{model}: {task}, {summary['tokens']} tokens",
+                        trained_tokens=trained_tokens)
+    line = (f"{model}: mean transfer error {mean[0]:.3g} in the first {bin_tokens} tokens, {mean[-1]:.3g} in the "
+            f"last; highest {max(mean):.3g} at token {summary['bins'][mean.index(max(mean))]:,}")
+    if trained_tokens:
+        summary["growth_beyond_trained"] = growth(summary, trained_tokens)
+        finite = [g for g in summary["growth_beyond_trained"] if g == g]
+        if finite:
+            line += (f"; beyond token {trained_tokens:,} a layer's error is {min(finite):.2f}-{max(finite):.2f}x "
+                     "its error before")
+    atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1))
+    return f"{line} -> {out}"
 
 
 def student_dir(spec: str) -> Path:

@@ -113,6 +113,32 @@ def plot_gate_memory(summary: dict, path, *, title: str) -> Path:
     return save_png(fig, path)
 
 
+def plot_transfer_error(summary: dict, path, *, title: str, trained_tokens: int | None = None) -> Path:
+    """Per layer and bin of token positions, the transfer error (heat map, log colour), and its mean over layers
+    (line, log scale), with the training length marked."""
+    fig = Figure(figsize=(14, 4.6), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    errors = torch.tensor(summary["layers"]).clamp(min=1e-12)
+    edges = [*summary["bins"], summary["tokens"]]
+    mesh = a.pcolormesh(edges, range(errors.shape[0] + 1), errors.numpy(), norm=LogNorm(), cmap="viridis")
+    fig.colorbar(mesh, ax=a, label="mean squared error per token")
+    a.set_xlabel("token position")
+    a.set_ylabel("layer")
+    a.set_title("LAWCAT vs softmax output, per layer")
+    centres = [(lo + hi) / 2 for lo, hi in zip(edges, edges[1:])]
+    b.plot(centres, errors.mean(0).numpy(), marker="o", color="#4477aa")
+    b.set_yscale("log")
+    b.set_xlabel("token position")
+    b.set_ylabel("mean over layers")
+    b.set_title("transfer error by position")
+    if trained_tokens:
+        for ax in (a, b):
+            ax.axvline(trained_tokens, color="#cc3311", ls="--", lw=1)
+        b.text(trained_tokens, b.get_ylim()[1], " trained length", color="#cc3311", va="top", fontsize=8)
+    fig.suptitle(title)
+    return save_png(fig, path)
+
+
 def _tick_text(token: str) -> str:
     """A token as a tick label: whitespace made visible, '$' kept from starting matplotlib's math mode."""
     return token.replace("\n", "\\n").replace(" ", "·").replace("$", r"\$") or "∅"

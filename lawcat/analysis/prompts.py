@@ -1,4 +1,5 @@
-"""The passkey prompt the needle-share and gate views read, tokenized as the model reads it, and its needle's tokens."""
+"""The prompts the views read, tokenized as the model reads them: a passkey prompt and its needle's tokens (the
+needle-share and gate views), or any task's evaluation prompt (the transfer-error view)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ def needle_prompt(tokenizer, length: int, depth: float = 10.0, seed: int = 0) ->
     ids = tokenizer(sample.prompt, return_tensors="pt")["input_ids"]
     return NeedlePrompt(ids, needle_token_span(tokenizer, sample.prompt, sample.meta["needle_char_span"]), depth,
                         seed)
+
+
+def task_prompt_ids(tokenizer, task: str, length: int, seed: int = 0) -> torch.Tensor:
+    """[1, T]: one evaluation prompt of `task` at `length` tokens, as evaluation feeds it to the model."""
+    sample = make_samples(task, tokenizer, length, 1, seed=seed)[0]
+    return tokenizer(sample.prompt, return_tensors="pt")["input_ids"]
 
 
 def needle_token_span(tokenizer, prompt: str, char_span) -> range:
