@@ -256,7 +256,13 @@ def cmd_list_weights(args) -> int:
 
 
 def cmd_viz(args) -> int:
-    from .analysis.figures import attention_figure, gate_figure, needle_share_figure, transfer_error_figure
+    from .analysis.figures import (
+        attention_figure,
+        gate_figure,
+        lm_drift_figure,
+        needle_share_figure,
+        transfer_error_figure,
+    )
     from .units import parse_length
 
     if args.mode == "attention":
@@ -266,6 +272,9 @@ def cmd_viz(args) -> int:
         names = args.names.split(",") if args.names else None
         print(needle_share_figure(args.models, args.out, names=names, length=parse_length(args.length),
                                   depth=args.depth, seed=args.seed))
+    elif args.mode == "lm-drift":
+        print(lm_drift_figure(args.model, args.out, text=args.text, length=parse_length(args.length),
+                              bin_tokens=parse_length(args.bin), seed=args.seed, teacher=args.teacher))
     elif args.mode == "transfer-error":
         trained = parse_length(args.trained_length) if args.trained_length else None
         print(transfer_error_figure(args.model, args.out, task=args.task, length=parse_length(args.length),
@@ -448,6 +457,17 @@ def _add_viz_parser(sub) -> None:
                    help="the longest training sample (e.g. 1162): marked, and each layer's error beyond it "
                         "compared with its error before")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", required=True, help="the PNG to write (the numbers go beside it as JSON)")
+    m = modes.add_parser("lm-drift", help="whether the student still models text: its next-token loss and KL to the "
+                                          "teacher on plain text by position, with LoRA and (kept apart) without")
+    m.add_argument("model", help=student)
+    m.add_argument("--text", default="books:test", help="a packaged corpus (books:test, essays, wiki, kjv) or your "
+                                                         "text files / folders (default books:test)")
+    m.add_argument("--length", default="2k", help="tokens of text (default 2k)")
+    m.add_argument("--bin", default="256", help="tokens per position bin (default 256)")
+    m.add_argument("--seed", type=int, default=0, help="which document the text starts at")
+    m.add_argument("--teacher", default=None, help="where the student's teacher is, instead of where the checkpoint "
+                                                   "records it")
     m.add_argument("--out", required=True, help="the PNG to write (the numbers go beside it as JSON)")
     for m in modes.choices.values():
         m.set_defaults(func=cmd_viz)

@@ -254,6 +254,40 @@ def test_viz_transfer_error(viz_student, tmp_path, capsys):
     assert out.stat().st_size > 1000
 
 
+def test_viz_lm_drift_with_and_without_lora(viz_student, tmp_path, capsys):
+    import json
+
+    import torch
+
+    from lawcat import LawcatConfig, linearize, load_teacher
+    from lawcat.models.lora import add_lora
+
+    _, teacher_dir = viz_student
+    teacher, _ = load_teacher(str(teacher_dir))
+    student = linearize(teacher, LawcatConfig(chunk_size=16))
+    add_lora(student)
+    with torch.no_grad():
+        for name, p in student.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.5)
+    student.save_pretrained(tmp_path / "lora-student")        # adapters kept apart
+    text = tmp_path / "text.txt"
+    text.write_text(" ".join(f"w{i % 50}" for i in range(400)))
+    out = tmp_path / "drift.png"
+    assert cli.main(["viz", "lm-drift", str(tmp_path / "lora-student"), "--text", str(text), "--length", "96",
+                     "--bin", "32", "--out", str(out)]) == 0
+    [line] = capsys.readouterr().out.strip().splitlines()
+    assert "teacher" in line and "LoRA off (stage 1)" in line and str(out) in line
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["tokens"] == 96 and summary["curves"]["student"]["bins"] == [0, 32, 64]
+    with_lora, without = summary["curves"]["student"], summary["curves"]["student, LoRA off (stage 1)"]
+    assert sum(with_lora["kl"]) > sum(without["kl"])          # the random adapters move it away from the teacher
+    assert out.stat().st_size > 1000
+    assert cli.main(["viz", "lm-drift", str(tmp_path / "lora-student"), "--text", str(text), "--length", "90k",
+                     "--out", str(tmp_path / "x.png")]) == 2
+    assert "fewer than the 92,160 asked for" in _last_err(capsys)
+
+
 def test_viz_bad_input_is_one_line_and_exit_2(viz_student, tmp_path, capsys):
     run, teacher = viz_student
     attention = ["viz", "attention", "--prompt", "w", "--out", str(tmp_path / "x.png")]

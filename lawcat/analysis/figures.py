@@ -5,6 +5,7 @@ gates, their numbers as JSON beside it), return the one-line summary the command
     needle_share_figure  the needle's share of each layer's best head's readout, one or more students
     gate_figure          gate half-lives per key dimension, per layer and head, and the needle's retention
     transfer_error_figure  each layer's error against softmax attention by token position, on a task's prompt
+    lm_drift_figure      next-token loss and KL to the teacher on plain text by position, with and without LoRA
 """
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ import json
 from pathlib import Path
 
 from ..atomic import atomic_write_text
+from ..data import load_corpus, load_texts
+from ..data.haystack import CORPUS_NAMES
 from ..models import LawcatForCausalLM, TeacherLoadError, load_teacher
 from ..models.checkpoint import read_config, resolve_model_spec
+from ..models.lora import set_lora_enabled
 from ..models.teacher import locate_source
 from .attention_maps import layer_input, row_distance, student_attention_weights, teacher_attention_weights
 from .errors import AnalysisError
 from .gate_memory import capture_gates, summarize
+from .lm_drift import drift_by_position, log_probs, text_ids
 from .needle_share import share_by_layer
-from .plots import plot_attention_maps, plot_gate_memory, plot_needle_share, plot_transfer_error
+from .plots import plot_attention_maps, plot_gate_memory, plot_lm_drift, plot_needle_share, plot_transfer_error
 from .prompts import needle_prompt, task_prompt_ids
 from .transfer_error import error_by_position, growth
 
@@ -35,18 +40,7 @@ def attention_figure(model: str, prompt: str, layer: int, head: int, out, teache
     config = read_config(run)
     check_index("--layer", layer, config.num_hidden_layers, "layers")
     check_index("--head", head, config.attn_heads, "heads")
-    source = teacher or config.teacher_source
-    if not source:
-        raise AnalysisError(f"{model} does not record its teacher; pass --teacher")
-    # The teacher is read before the student is built on it: a student's LoRA wraps its teacher's projections in
-    # place. Building the student on this very model also checks that it is the student's teacher (fingerprint).
-    try:
-        teacher_model, tokenizer = load_teacher(locate_source(source) if teacher is None else teacher)
-    except TeacherLoadError as e:
-        if teacher is not None:
-            raise
-        raise AnalysisError(f"{model}'s teacher (recorded as {source!r}) could not be loaded: {e}; pass where it is "
-                            "now with --teacher") from e
+    teacher_model, tokenizer = _teacher_of(model, config, teacher)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     T = ids.shape[1]
     if T == 0:
@@ -140,6 +134,54 @@ def transfer_error_figure(model: str, out, task: str = "niah2", length: int = 40
     return f"{line} -> {out}"
 
 
+def lm_drift_figure(model: str, out, text: str = "books:test", length: int = 2048, bin_tokens: int = 256,
+                    seed: int = 0, teacher: str | None = None) -> str:
+    """A student's next-token loss and KL to its teacher on plain text, by position, beside the teacher's loss; for
+    a student with LoRA kept apart, also with the adapters off (its stage-1 state). `out` (PNG) and JSON."""
+    run = student_dir(model)
+    teacher_model, tokenizer = _teacher_of(model, read_config(run), teacher)
+    ids = text_ids(tokenizer, plain_texts(text), length, seed)
+    teacher_lp = log_probs(teacher_model, ids)
+    student = LawcatForCausalLM.from_pretrained(str(run), teacher=teacher_model).eval()
+    curves = {"student": drift_by_position(teacher_lp, log_probs(student, ids), ids, bin_tokens)}
+    if set_lora_enabled(student, False):
+        curves["student, LoRA off (stage 1)"] = drift_by_position(teacher_lp, log_probs(student, ids), ids,
+                                                                  bin_tokens)
+        set_lora_enabled(student, True)
+    summary = {"model": model, "text": text, "tokens": ids.shape[1], "seed": seed, "bin_tokens": bin_tokens,
+               "curves": curves}
+    out = Path(out)
+    plot_lm_drift(summary, out, title=f"{model} on {text}, {ids.shape[1]} tokens")
+    atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1))
+    first = next(iter(curves.values()))
+    parts = [f"{name}: next-token loss {_nan_mean(c['nll_student']):.2f} nats, KL to the teacher "
+             f"{_nan_mean(c['kl']):.2f}" for name, c in curves.items()]
+    return f"{model} on {ids.shape[1]:,} tokens of {text}: teacher {_nan_mean(first['nll_teacher']):.2f} nats; " \
+           f"{'; '.join(parts)} -> {out}"
+
+
+def _nan_mean(values: list[float]) -> float:
+    finite = [v for v in values if v == v]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def _teacher_of(model: str, config, teacher: str | None):
+    """(teacher model, tokenizer) of a student: where its checkpoint records it, or `teacher`.
+
+    The teacher is read before the student is built on it: a student's LoRA wraps its teacher's projections in
+    place. Building the student on this very model also checks that it is the student's teacher (fingerprint)."""
+    source = teacher or config.teacher_source
+    if not source:
+        raise AnalysisError(f"{model} does not record its teacher; pass --teacher")
+    try:
+        return load_teacher(locate_source(source) if teacher is None else teacher)
+    except TeacherLoadError as e:
+        if teacher is not None:
+            raise
+        raise AnalysisError(f"{model}'s teacher (recorded as {source!r}) could not be loaded: {e}; pass where it is "
+                            "now with --teacher") from e
+
+
 def student_dir(spec: str) -> Path:
     """The run directory a student spec names (a path or a shipped name); a teacher is refused."""
     run = resolve_model_spec(spec)
@@ -147,6 +189,15 @@ def student_dir(spec: str) -> Path:
         raise AnalysisError(f"{spec} is a teacher, not a lawcat student: give a student's run directory or a shipped "
                             "student's name")
     return run
+
+
+def plain_texts(source: str) -> list[str]:
+    """Documents to read: a packaged corpus by name (evaluation corpora included: this reads, it does not train) or
+    the user's text files and folders (lawcat.data.load_texts; a chat or prompt/completion line reads as its text)."""
+    if source.partition(":")[0] in CORPUS_NAMES:
+        return list(load_corpus(source).documents)
+    return [("\n".join(content for _, content in ex.messages) if hasattr(ex, "messages") else ex.prompt + ex.completion)
+            for ex in load_texts(source)]
 
 
 def check_index(flag: str, value: int, count: int, what: str) -> None:

@@ -139,6 +139,30 @@ def plot_transfer_error(summary: dict, path, *, title: str, trained_tokens: int 
     return save_png(fig, path)
 
 
+def plot_lm_drift(summary: dict, path, *, title: str) -> Path:
+    """Next-token loss by position (the teacher's and each student curve's) and the KL from the teacher's next-token
+    distribution to each curve's."""
+    fig = Figure(figsize=(14, 4.6), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    curves = summary["curves"]
+    first = next(iter(curves.values()))
+    centres = [s + summary["bin_tokens"] / 2 for s in first["bins"]]
+    a.plot(centres, first["nll_teacher"], marker="o", color="#444", label="teacher")
+    for (name, c), colour in zip(curves.items(), ("#cc3311", "#4477aa", "#228833")):
+        a.plot(centres, c["nll_student"], marker="o", color=colour, label=name)
+        b.plot(centres, c["kl"], marker="o", color=colour, label=name)
+    a.set_xlabel("token position")
+    a.set_ylabel("next-token loss on the text (nats)")
+    a.set_title("loss on plain text")
+    a.legend(fontsize=8)
+    b.set_xlabel("token position")
+    b.set_ylabel("KL(teacher || student), nats")
+    b.set_title("distance from the teacher's predictions")
+    b.legend(fontsize=8)
+    fig.suptitle(title)
+    return save_png(fig, path)
+
+
 def _tick_text(token: str) -> str:
     """A token as a tick label: whitespace made visible, '$' kept from starting matplotlib's math mode."""
     return token.replace("\n", "\\n").replace(" ", "·").replace("$", r"\$") or "∅"

@@ -31,6 +31,17 @@ def lora_parameters(student):
     return [p for n, p in student.named_parameters() if LORA_MARK in n]
 
 
+def set_lora_enabled(student, enabled: bool) -> int:
+    """Switch every adapter on or off in place (off: the student as stage 1 left it, since stage 2 trains only the
+    adapters). Returns how many layers carry one: 0 for a student without adapters or with them folded in."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in student.modules() if isinstance(m, BaseTunerLayer)]
+    for m in layers:
+        m.enable_adapters(enabled)
+    return len(layers)
+
+
 def merge_lora(student) -> list[str]:
     """Fold every adapter into its base weight and unwrap it. Returns the teacher tensors now changed.
 
