@@ -4,6 +4,7 @@
     needle_share    each head's share of its normalized readout that comes from a passkey needle
     gate_memory     how long the gates remember: half-lives per key dimension, the needle's retention and crowding
     transfer_error  each layer's error against softmax attention on the same inputs, by token position
+    lm_drift        whether a student still models text: next-token loss and KL to its teacher, by position
     prompts         the passkey prompt these read, with the needle's token span
     plots           the figures (matplotlib's object API, Agg; nothing global is switched)
     figures         load, compute, draw, summarize: the functions behind `lawcat viz`

@@ -33,7 +33,7 @@ def test_drift_numbers_on_hand_made_distributions():
     assert same["bins"] == [0, 2] and same["kl"] == [0.0, 0.0] and same["top1_agreement"] == [1.0, 1.0]
     assert same["nll_teacher"] == same["nll_student"]
     assert math.isclose(same["nll_teacher"][0], math.log(4), rel_tol=1e-6)  # tokens 1, 2 at p = 1/4
-    assert math.isclose(same["nll_teacher"][1], math.log(2), rel_tol=1e-6)                    # token 0 at p = 1/2; last has none
+    assert math.isclose(same["nll_teacher"][1], math.log(2), rel_tol=1e-6)  # token 0 at p = 1/2; the last: none
     student = torch.tensor([[0.25, 0.5, 0.25]] * 4).log()
     d = drift_by_position(teacher, student, ids, bin_tokens=4)
     kl = 0.5 * math.log(2) + 0.25 * math.log(0.5)
