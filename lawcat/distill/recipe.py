@@ -127,6 +127,10 @@ class Recipe:
     # weights and unmerged LoRA adapters, fresh optimizer and schedule (lawcat.distill.warm_start); with
     # stage1.epochs=0, more stage-2 training of a student that exists.
     init: str | None = None
+    # With init: copy its LoRA adapters (true) or give stage 2 fresh ones (false), which starts stage 2 again from
+    # the student its stage 1 left (stage 2 trains only the adapters): a stage-2 setting compared from the same
+    # stage-1 weights without paying for stage 1.
+    init_lora: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -237,6 +241,8 @@ def validate(recipe: Recipe) -> None:
 
     if recipe.preset not in PRESETS:
         raise RecipeError(f"unknown preset {recipe.preset!r}; known presets: {', '.join(PRESETS)}")
+    if not isinstance(recipe.init_lora, bool):
+        raise RecipeError(f"init_lora must be true or false, got {recipe.init_lora!r}")
     if recipe.init is not None and (not isinstance(recipe.init, str) or not recipe.init.strip()):
         raise RecipeError(f"init must name a student (a run directory or a shipped name), got {recipe.init!r}")
     for name in ("stage1", "stage2"):

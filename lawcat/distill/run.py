@@ -168,7 +168,8 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         torch.manual_seed(recipe.seed + 1)
         for p in add_lora(student, s2.lora_r, s2.lora_alpha, s2.lora_dropout, s2.lora_targets):
             p.data = p.data.float()  # peft gives adapters the base layer's dtype; trained weights stay fp32
-    init_path = load_initial_weights(student, recipe.init, recipe.stage1.trains) if recipe.init else None
+    init_path = (load_initial_weights(student, recipe.init, recipe.stage1.trains, lora=recipe.init_lora)
+                 if recipe.init else None)
     student.requires_grad_(False)
     sharded = None
     if recipe.parallel == "fsdp" and ctx.world > 1:

@@ -4,8 +4,9 @@ What it is for: more training of a student that exists (more stage-2 epochs afte
 falling, a shipped student fine-tuned on one's own data) without paying for its stage 1 again: `init: <run dir or
 shipped name>` with `stage1.epochs=0`. The student's LAWCAT weights (convs, feature maps, gates) are copied in,
 and its LoRA adapters too when it kept them separate (stage2.merge_lora=false) and this run has stage 2 with the
-same adapters. Optimizer state and schedule start fresh: this is a new training from those weights, not a resume
-(`--resume` continues an interrupted run).
+same adapters (unless the recipe's `init_lora` is false: stage 2 then starts again from fresh adapters, from the
+student its stage 1 left). Optimizer state and schedule start fresh: this is a new training from those weights,
+not a resume (`--resume` continues an interrupted run).
 """
 from __future__ import annotations
 
@@ -25,14 +26,15 @@ ARCHITECTURE_FIELDS = ("use_conv", "conv_kernel", "shared_conv", "feature_map", 
                        "gate_rank", "normalize", "use_rope", "window_size")
 
 
-def load_initial_weights(student, spec: str, stage1_trains: bool = True) -> Path:
+def load_initial_weights(student, spec: str, stage1_trains: bool = True, lora: bool = True) -> Path:
     """Copy the trained weights of the student `spec` names into `student` (a fresh linearization of the same
     teacher, with LoRA already added when the run has stage 2). Returns the student's directory; raises one
     clear error when the two do not fit.
 
     A student whose LoRA was merged carries changed q/k/v/o projections; the student shares them with the teacher,
     so they would change stage 1's targets (the teacher's attention): such a student can only start a run whose
-    stage 1 does not train (`stage1_trains` False)."""
+    stage 1 does not train (`stage1_trains` False). `lora` False leaves the student's fresh adapters as they are
+    and skips the init's."""
     path = resolve_model_spec(spec)
     if path is None:
         raise RecipeError(f"init {spec!r} is a teacher, not a lawcat student: give a run directory or a shipped "
@@ -56,6 +58,8 @@ def load_initial_weights(student, spec: str, stage1_trains: bool = True) -> Path
                           "1's targets; start it with stage1.epochs=0, or from a student saved with "
                           "stage2.merge_lora=false")
     tensors = read_weights(path)
+    if not lora:
+        tensors = {n: t for n, t in tensors.items() if LORA_MARK not in n}
     state = student.state_dict()
     by_canonical = {canonical_name(n): n for n in state}  # peft renames a wrapped projection's weight
     tensors = {by_canonical.get(canonical_name(n), n): t for n, t in tensors.items()}

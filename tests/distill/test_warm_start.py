@@ -60,6 +60,23 @@ def test_stage1_skipped_and_stage2_continues_from_the_students_weights(first_run
     assert all(before[n].abs().sum() > 0 for n in lora_b)  # the adapters it started from were trained, not zero
 
 
+def test_init_lora_false_starts_stage2_again_from_the_stage1_student(first_run):
+    teacher, text, root = first_run
+    before = _trained(root / "first")
+    # at a learning rate too small to move anything, the new student is the init's LAWCAT weights with the fresh
+    # adapters a run starts with (B at zero: exactly the student stage 1 left)
+    distill(_recipe(text, f"init={root / 'first'}", "init_lora=false", "stage1.epochs=0", "stage2.lr=1e-12",
+                    "stage2.merge_lora=false"), str(teacher), root / "fresh", device="cpu")
+    fresh = _trained(root / "fresh")
+    assert fresh.keys() == before.keys()
+    assert all(torch.equal(fresh[n], before[n]) for n in before if ".lora_" not in n)
+    lora_b = [n for n in before if ".lora_B" in n]
+    assert all(before[n].abs().sum() > 0 for n in lora_b)
+    assert all(fresh[n].abs().max() < 1e-6 for n in lora_b)
+    with pytest.raises(RecipeError, match="init_lora must be true or false"):
+        _recipe(text, f"init={root / 'first'}", "init_lora=maybe")
+
+
 def test_a_student_that_does_not_fit_is_refused(first_run, tmp_path):
     teacher, text, root = first_run
     with pytest.raises(RecipeError, match="model settings differ.*gate_rank"):
