@@ -22,6 +22,19 @@ def test_extras_join_training_only(tok_bpe):  # noqa: F811
     assert sum(len(e) > 200 for e in train) == 3       # the three S-NIAH-1 samples at their own length
 
 
+def test_loss_all_labels_every_token_of_a_task_sample(tok_bpe):  # noqa: F811
+    from lawcat.data import IGNORE_INDEX
+
+    answer_only = distill_data.build_examples(_recipe(), tok_bpe, "train")
+    every = distill_data.build_examples(_recipe(loss="all"), tok_bpe, "train")
+    assert [e.input_ids for e in every] == [e.input_ids for e in answer_only]   # the same samples
+    for a, e in zip(answer_only, every):
+        answer = [i for i, label in enumerate(a.labels) if label != IGNORE_INDEX]
+        assert 0 < len(answer) < len(a) // 4                                   # the key and its end only
+        assert sum(label != IGNORE_INDEX for label in e.labels) >= len(e) - 1  # the prompt too
+        assert all(e.labels[i] == a.labels[i] for i in answer)
+
+
 def test_stage1_text_replaces_a_share_of_rows(tok_bpe):  # noqa: F811
     recipe = _recipe(stage1_text=0.25)
     train = distill_data.build_examples(recipe, tok_bpe, "train")
