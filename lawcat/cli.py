@@ -446,31 +446,36 @@ def _add_viz_parser(sub) -> None:
     m.add_argument("model", help=student)
     m.add_argument("--chunk", type=int, default=2048, help="prefill chunk (tokens)")
     _passkey_prompt_args(m)
-    m = modes.add_parser("transfer-error", help="each layer's error against softmax attention on the same inputs "
-                                                "(stage 1's loss), by token position, on one task prompt")
-    m.add_argument("model", help=student)
-    m.add_argument("--task", default="niah2", help="any evaluation task with a generator (passkey, niah1-3, "
-                                                   "babilong-qa2/qa3)")
-    m.add_argument("--length", default="4k", help="prompt tokens (default 4k)")
-    m.add_argument("--bin", default="512", help="tokens per position bin (default 512)")
+    m = _position_view(modes, "transfer-error", student, "each layer's error against softmax attention on the same "
+                       "inputs (stage 1's loss), by token position, on one task prompt",
+                       ("--task", "niah2", "any evaluation task with a generator (passkey, niah1-3, babilong-qa2/qa3)"),
+                       length="4k", bin_tokens="512", seed_help="which sample of the task")
     m.add_argument("--trained-length", default=None,
                    help="the longest training sample (e.g. 1162): marked, and each layer's error beyond it "
                         "compared with its error before")
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--out", required=True, help="the PNG to write (the numbers go beside it as JSON)")
-    m = modes.add_parser("lm-drift", help="whether the student still models text: its next-token loss and KL to the "
-                                          "teacher on plain text by position, with LoRA and (kept apart) without")
-    m.add_argument("model", help=student)
-    m.add_argument("--text", default="books:test", help="a packaged corpus (books:test, essays, wiki, kjv) or your "
-                                                         "text files / folders (default books:test)")
-    m.add_argument("--length", default="2k", help="tokens of text (default 2k)")
-    m.add_argument("--bin", default="256", help="tokens per position bin (default 256)")
-    m.add_argument("--seed", type=int, default=0, help="which document the text starts at")
+    m = _position_view(modes, "lm-drift", student, "whether the student still models text: its next-token loss and KL "
+                       "to the teacher on plain text by position, with LoRA and (kept apart) without",
+                       ("--text", "books:test", "a packaged corpus (books:test, essays, wiki, kjv) or your text files "
+                        "/ folders"), length="2k", bin_tokens="256", seed_help="which document the text starts at")
     m.add_argument("--teacher", default=None, help="where the student's teacher is, instead of where the checkpoint "
                                                    "records it")
-    m.add_argument("--out", required=True, help="the PNG to write (the numbers go beside it as JSON)")
     for m in modes.choices.values():
         m.set_defaults(func=cmd_viz)
+
+
+def _position_view(modes, name: str, student: str, help: str, source: tuple[str, str, str], length: str,
+                   bin_tokens: str, seed_help: str):
+    """A by-position view's parser: the student, what it reads (`source`: flag, default, help), how many tokens,
+    how many per bin, which prompt, and where the PNG goes."""
+    m = modes.add_parser(name, help=help)
+    m.add_argument("model", help=student)
+    flag, default, source_help = source
+    m.add_argument(flag, default=default, help=f"{source_help} (default {default})")
+    m.add_argument("--length", default=length, help=f"tokens (default {length})")
+    m.add_argument("--bin", default=bin_tokens, help=f"tokens per position bin (default {bin_tokens})")
+    m.add_argument("--seed", type=int, default=0, help=seed_help)
+    m.add_argument("--out", required=True, help="the PNG to write (the numbers go beside it as JSON)")
+    return m
 
 
 def _passkey_prompt_args(m) -> None:
