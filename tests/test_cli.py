@@ -333,7 +333,7 @@ def test_viz_help_imports_no_torch():
     code = textwrap.dedent("""
         import sys
         from lawcat import cli
-        for mode in ([], ["attention"], ["needle-share"], ["gate"]):
+        for mode in ([], ["attention"], ["needle-share"], ["gate"], ["transfer-error"], ["lm-drift"]):
             try:
                 cli.main(["viz", *mode, "--help"])
             except SystemExit as e:

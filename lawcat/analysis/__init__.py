@@ -8,6 +8,7 @@
     prompts         the passkey prompt these read, with the needle's token span
     plots           the figures (matplotlib's object API, Agg; nothing global is switched)
     figures         load, compute, draw, summarize: the functions behind `lawcat viz`
+    cli             `lawcat viz`'s parser and dispatch (torch-free until a view runs)
     errors          AnalysisError
 
 Nothing here is imported by `import lawcat`; each module imports torch and transformers itself.
