@@ -4,7 +4,7 @@ by token position.
     lawcat viz transfer-error niah-smollm2 --task niah2 --length 4k --bin 512 --out error.png
 
 Stage 1 trains every layer to match its teacher layer's softmax output on ~1K-token samples. A student that reads
-every needle written in its first 2K tokens and few written later (results/niah/h200-diverse-2026-12-07) may be
+every needle written in its first 2K tokens and few written later (results/README.md, S-NIAH) may be
 one whose attention drifts from the softmax's as the prompt goes on. This measures that: the prompt runs through
 the layers the way stage 1 does (each layer's input from the softmax path, so no layer's error feeds the next),
 and each token's squared error between the LAWCAT output and the softmax output (before o_proj, averaged over its

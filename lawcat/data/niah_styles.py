@@ -60,7 +60,7 @@ TRAIN_NEEDLES: tuple[str, ...] = (
     "Important: {value} is the special magic {t} for {key}.",
     "Please memorize the special magic {t} for {key}, which is {value}.",
     # Value-first forms: a student trained on one of these read 1 in 66 held-out value-first needles
-    # (results/niah/h200-diverse-2026-12-07).
+    # (results/README.md, S-NIAH).
     "{value} is what {key} has as its special magic {t}.",
     "Note {value}: it is the special magic {t} of {key}.",
 )
