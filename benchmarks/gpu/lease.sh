@@ -14,6 +14,10 @@
 #                                                          included, in pieces under 16 MiB)
 #                                                          when the call pauses it: a later lease carries that in
 #                                                          .gpu_student and goes on
+#   bash benchmarks/gpu/lease.sh grid "RUN RECIPE [overrides]" "RUN RECIPE [overrides]" ...
+#                                                          several recipe runs side by side on the one GPU, each
+#                                                          as `recipe` would run it (EVALS for each): a screening
+#                                                          grid, whose accuracies count and whose timings do not
 #   bash benchmarks/gpu/lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ...
 #                                                          evaluations of ~/runs/MODEL, a shipped student or the
 #                                                          teacher (default), into ~/runs/NAME; $OUT/NAME.tar.gz
@@ -104,9 +108,11 @@ cmd_smoke() {
 # on with --resume; the recipe and overrides must be the same in every call (the run refuses a changed recipe).
 cmd_recipe() {
   local run=$1 recipe=$2; shift 2
-  source $HERE/stage_teacher.sh
-  record_machine
-  unpack_students > /dev/null
+  if [ -z "${LEASE_STAGED:-}" ]; then  # a grid stages once for all its runs
+    source $HERE/stage_teacher.sh
+    record_machine
+    unpack_students > /dev/null
+  fi
   local dir=~/runs/$run; mkdir -p ~/runs
   if [ ! -f $dir/model.safetensors ]; then
     local resume=""; [ -d $dir/state ] && resume="--resume"
@@ -126,6 +132,21 @@ cmd_recipe() {
   tar czf $OUT/$run-progress.tar.gz -C ~/runs $run/log.jsonl $run/summary.json $run/recipe.yaml \
     $(cd ~/runs && ls $run.*.log) 2>/dev/null
   tail -5 ~/runs/$run.distill.log
+}
+
+# The teacher, wheels and brought-back runs are staged once, before the runs start: unpacking them from several
+# processes at once would let one import a half-written file.
+cmd_grid() {
+  source $HERE/stage_teacher.sh
+  record_machine
+  unpack_students > /dev/null
+  mkdir -p ~/runs
+  local spec
+  for spec in "$@"; do
+    ( LEASE_STAGED=1 cmd_recipe $spec > ~/runs/${spec%% *}.grid.log 2>&1 ) &
+  done
+  wait
+  for spec in "$@"; do echo "== ${spec%% *}"; tail -12 ~/runs/${spec%% *}.grid.log; done
 }
 
 cmd_eval() {
@@ -200,6 +221,7 @@ case $what in
   part) cmd_part ;;
   smoke) [ $# -ge 1 ] || { echo "usage: lease.sh smoke RECIPE [BATCH ...]"; exit 2; }; cmd_smoke "$@" ;;
   recipe) [ $# -ge 2 ] || { echo "usage: lease.sh recipe RUN RECIPE [overrides]"; exit 2; }; cmd_recipe "$@" ;;
+  grid) [ $# -ge 1 ] || { echo "usage: lease.sh grid \"RUN RECIPE [overrides]\" ..."; exit 2; }; cmd_grid "$@" ;;
   eval) [ $# -ge 3 ] || { echo "usage: lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ..."; exit 2; }; cmd_eval "$@" ;;
   tests) cmd_tests "$@" ;;
   bench) cmd_bench "$@" ;;

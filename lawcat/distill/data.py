@@ -74,7 +74,8 @@ GENERAL_TEXT = "books:train"
 def stage1_examples(recipe: Recipe, tokenizer, train: list) -> list:
     """Stage 1's rows: the task examples with a `data.stage1_text` share replaced by general text rows.
 
-    The count stays the same, so stage 1 sees the same number of tokens; stage 2 always trains on the task."""
+    The count stays the same, so stage 1 sees the same number of tokens (stage 2's own share is
+    `stage2_train_examples`)."""
     share = recipe.data.stage1_text
     if share <= 0 or recipe.data.task == "text":
         return train
@@ -102,6 +103,19 @@ def stage2_examples(rows: list) -> list:
     """The rows stage 2 can learn from: those with a labelled token. Packed chats with long user turns can give
     rows without any assistant token, and a batch of only such rows would divide its loss by zero."""
     return [r for r in rows if any(label != IGNORE_INDEX for label in r.labels[1:])]
+
+
+def stage2_train_examples(recipe: Recipe, tokenizer, train: list) -> list:
+    """Stage 2's training rows: the task examples plus general text rows making up `data.stage2_text` of them.
+
+    Added rather than swapped in, so the task is trained exactly as without them; the text rows carry a loss on
+    every token, which is what keeps the student's next-token prediction near its teacher's."""
+    rows = stage2_examples(train)
+    share = recipe.data.stage2_text
+    if share <= 0 or recipe.data.task == "text":
+        return rows
+    n_text = int(round(share / (1.0 - share) * len(rows)))
+    return rows + general_text_rows(tokenizer, n_text, recipe.data.length)
 
 
 def make_batches(examples, tokenizer, batch_size: int, seed: int, bucket: bool = True) -> BatchIterator:

@@ -53,6 +53,9 @@ class DataSpec:
                                      # [{task: niah1, n: 1000, length: 1162}] beside the S-NIAH mix (training only)
     stage1_text: float = 0.0         # share of stage 1's rows that are general text (books:train packed to
                                      # data.length) instead of task samples, as LoLCATs trains stage 1 on general text
+    stage2_text: float = 0.0         # share of stage 2's rows that are general text, added to the task samples
+                                     # (loss on every token): keeps the student a language model while stage 2
+                                     # teaches the task; validation stays on the task
 
 
 @dataclass
@@ -103,6 +106,10 @@ class Stage2Spec(StageSpec):
     # and gates further (the ablation lawcat's earlier students were made with).
     train_lawcat_params: bool = False
     merge_lora: bool = True            # export with LoRA merged into the projections, or kept separate
+    # How the cross-entropy is averaged: over every labelled token of a batch (token), or within each row and then
+    # over rows (row), so a row with a few answer tokens weighs as much as a row of text labelled throughout
+    # (data.stage2_text mixes both kinds).
+    loss_mean: str = "token"
     cuda_graph: bool = False           # the step captured in CUDA graphs and replayed (lawcat.distill.stage2)
     # Each decoder layer through torch.utils.checkpoint: its activations are recomputed in the backward pass instead
     # of kept, for teachers whose stage-2 step does not fit (about a third more compute). Stage 1 has no such
@@ -285,8 +292,12 @@ def validate(recipe: Recipe) -> None:
                           f"{recipe.data.task!r}")
     if not 1 <= recipe.data.key_digits <= 18:
         raise RecipeError(f"data.key_digits must be 1..18, not {recipe.data.key_digits!r}")
-    if not 0.0 <= recipe.data.stage1_text < 1.0:
-        raise RecipeError(f"data.stage1_text is a share of stage 1's rows in [0, 1), not {recipe.data.stage1_text!r}")
+    if recipe.stage2.loss_mean not in ("token", "row"):
+        raise RecipeError(f"stage2.loss_mean must be token or row, not {recipe.stage2.loss_mean!r}")
+    for stage in ("stage1", "stage2"):
+        share = getattr(recipe.data, f"{stage}_text")
+        if not 0.0 <= share < 1.0:
+            raise RecipeError(f"data.{stage}_text is a share of {stage}'s rows in [0, 1), not {share!r}")
     for extra in recipe.data.extras:
         if not isinstance(extra, dict) or set(extra) - {"task", "n", "length"} or not {"task", "n"} <= set(extra):
             raise RecipeError(f"each data.extras entry is a mapping {{task, n[, length]}}, not {extra!r}")

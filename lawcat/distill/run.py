@@ -24,12 +24,12 @@ from ..errors import LawcatError
 from ..models import LawcatConfig, linearize, load_teacher
 from ..models.checkpoint import atomic_write_text
 from ..models.lora import add_lora, lora_parameters, merge_lora, merge_lora_state
-from .data import build_examples, make_batches, stage1_examples, stage2_examples
+from .data import build_examples, make_batches, stage1_examples, stage2_examples, stage2_train_examples
 from .distributed import DistContext, apply_fsdp, barrier, full_state_dict, setup
 from .recipe import Recipe
 from .stage1 import attention_transfer_step
 from .stage1_graph import GraphedStage1
-from .stage2 import GraphedStage2, checkpointed_layers, stage2_loss
+from .stage2 import GraphedStage2, checkpointed_layers, stage2_count, stage2_loss
 from .trainer import Trainer
 from .warm_start import load_initial_weights
 
@@ -99,8 +99,8 @@ def stage2_loss_fn(recipe: Recipe, student, params, autocast, pad_id: int, ctx: 
     right-padded batches, lawcat.distill.stage2)."""
     if recipe.stage2.cuda_graph:
         _check_graph_run("stage2", ctx, sharded)
-        return GraphedStage2(student, params, autocast, pad_id=pad_id)
-    return partial(stage2_loss, student, autocast)
+        return GraphedStage2(student, params, autocast, pad_id=pad_id, row_mean=recipe.stage2.loss_mean == "row")
+    return partial(stage2_loss, student, autocast, row_mean=recipe.stage2.loss_mean == "row")
 
 
 def _keep_earlier_call(summary: dict, stage: str, run: Path, idle: bool) -> None:
@@ -222,11 +222,13 @@ def distill(recipe: Recipe, teacher_src: str, out: str | Path, resume: bool = Fa
         for p in trainable:
             p.requires_grad_(True)
         stage2_step = stage2_loss_fn(recipe, student, trainable, autocast, pad, ctx, sharded)
+        train2 = stage2_train_examples(recipe, tokenizer, train)
+        summary["n_train_stage2"] = len(train2)
         trainer2 = Trainer(
             "stage2", _named(student, trainable), s2,
-            make_batches(stage2_examples(train), tokenizer, s2.batch_size, recipe.seed + 1, recipe.data.bucket),
+            make_batches(train2, tokenizer, s2.batch_size, recipe.seed + 1, recipe.data.bucket),
             val_batches(s2.batch_size, stage2_examples(val)), stage2_step,
-            lambda b: int((b["labels"][:, 1:] != -100).sum()), run, ctx, autocast, sharded_model=sharded)
+            partial(stage2_count, row_mean=s2.loss_mean == "row"), run, ctx, autocast, sharded_model=sharded)
         if resume and trainer2.has_checkpoint():
             trainer2.load()
         trainer2.deadline = deadline

@@ -21,8 +21,15 @@ from torch.utils.checkpoint import checkpoint
 from .graph_step import GraphedStep
 
 
-def stage2_loss(student, autocast, batch, token_count, backward):
-    """Next-token cross-entropy summed over the label tokens, divided by the global label count.
+def stage2_count(batch, row_mean: bool = False) -> int:
+    """What stage 2's loss is averaged over in `batch`: its label tokens, or (`row_mean`) its rows with a label."""
+    labelled = batch["labels"][:, 1:] != -100
+    return int(labelled.any(1).sum() if row_mean else labelled.sum())
+
+
+def stage2_loss(student, autocast, batch, token_count, backward, row_mean=False):
+    """Next-token cross-entropy summed over the label tokens, divided by the global label count (`row_mean`: each
+    row's mean over its label tokens, summed and divided by the global count of rows with labels).
 
     Logits are computed only at positions where some row has a label: with the answer-span loss of the task
     recipes that is a few dozen of ~1,200 positions, which spares most of the vocabulary projection and its
@@ -32,20 +39,24 @@ def stage2_loss(student, autocast, batch, token_count, backward):
     with autocast():
         logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
                          logits_to_keep=positions).logits
-    return _label_loss(logits, labels[:, positions], token_count, backward)
+    return _label_loss(logits, labels[:, positions], token_count, backward, row_mean)
 
 
-def stage2_loss_right_padded(student, autocast, batch, token_count, backward):
+def stage2_loss_right_padded(student, autocast, batch, token_count, backward, row_mean=False):
     """stage2_loss without any read-back, for right-padded batches: logits everywhere, no attention mask."""
     with autocast():
         logits = student(input_ids=batch["input_ids"], use_cache=False).logits[:, :-1]
-    return _label_loss(logits, batch["labels"][:, 1:], token_count, backward)
+    return _label_loss(logits, batch["labels"][:, 1:], token_count, backward, row_mean)
 
 
-def _label_loss(logits, labels, token_count, backward):
-    """Cross-entropy summed over the labelled positions (-100: none), divided by the global label count."""
-    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                             ignore_index=-100, reduction="sum") / token_count
+def _label_loss(logits, labels, token_count, backward, row_mean=False):
+    """Cross-entropy summed over the labelled positions (-100: none), divided by `token_count`; with `row_mean`
+    each row's sum is first divided by its own label count (a row without labels, a graph's padding, adds 0)."""
+    ce = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                           ignore_index=-100, reduction="none").view(labels.shape)
+    if row_mean:
+        ce = ce / (labels != -100).sum(1, keepdim=True).clamp(min=1)
+    loss = ce.sum() / token_count
     if backward:
         loss.backward()
     return loss
@@ -73,12 +84,13 @@ def checkpointed_layers(student, on: bool = True):
 class GraphedStage2(GraphedStep):
     """`(batch, token_count, backward) -> loss` for stage 2 on one CUDA device; see GraphedStep for the keywords."""
 
-    def __init__(self, student, params, autocast=contextlib.nullcontext, pad_id: int = 0, **kwargs):
+    def __init__(self, student, params, autocast=contextlib.nullcontext, pad_id: int = 0, row_mean: bool = False,
+                 **kwargs):
         def graphed(batch, token_count, autocast, backward):
-            return stage2_loss_right_padded(student, autocast, batch, token_count, backward)
+            return stage2_loss_right_padded(student, autocast, batch, token_count, backward, row_mean)
 
         def eager(batch, token_count, autocast, backward):
-            return stage2_loss(student, autocast, batch, token_count, backward)
+            return stage2_loss(student, autocast, batch, token_count, backward, row_mean)
 
         super().__init__(params, graphed, eager, {"input_ids": pad_id, "labels": -100}, autocast,
                          name="stage2", **kwargs)

@@ -23,10 +23,12 @@ def test_help_lists_every_subcommand():
     assert r.returncode == 0
     listed = set(re.findall(r"lease\.sh (\w+)", r.stdout))
     handled = set(re.findall(r"^  (\w+)\)", LEASE.read_text(), flags=re.M))
-    assert listed == handled == {"part", "smoke", "recipe", "eval", "tests", "bench", "speed", "run"}
+    assert listed == handled == {"part", "smoke", "recipe", "grid", "eval", "tests", "bench", "speed",
+                                        "run"}
 
 
-@pytest.mark.parametrize("args", [["recipe", "only-a-run"], ["eval", "default", "name"], ["smoke"], ["run"]])
+@pytest.mark.parametrize("args", [["recipe", "only-a-run"], ["eval", "default", "name"], ["smoke"], ["run"],
+                                  ["grid"]])
 def test_incomplete_commands_are_refused(args):
     r = _run(*args)
     assert r.returncode == 2 and r.stdout.startswith("usage: lease.sh " + args[0])
@@ -61,3 +63,31 @@ def test_runs_brought_back_are_unpacked_whole_or_in_pieces(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (home / "runs" / "paused" / "state" / "trainer.pt").read_bytes() == state
     assert (home / "runs" / "done" / "model.safetensors").read_text() == "kept"
+
+
+def test_grid_stages_once_then_runs_every_recipe_side_by_side(tmp_path):
+    """cmd_grid: the teacher is staged once, then each "RUN RECIPE overrides" goes to cmd_recipe, split into its
+    words, told not to stage again, and all of them at once (each run below waits until it sees the other start)."""
+    here = tmp_path / "gpu"
+    here.mkdir()
+    (here / "stage_teacher.sh").write_text('echo staged >> "$HOME/staged"\n')
+    home = tmp_path / "home"
+    home.mkdir()
+    stubs = """
+record_machine() { :; }
+unpack_students() { :; }
+cmd_recipe() {
+  echo "$LEASE_STAGED|$*" > ~/runs/$1.args
+  for i in $(seq 100); do [ $(ls ~/runs/*.args | wc -l) -ge 2 ] && break; sleep 0.1; done
+  ls ~/runs/*.args | wc -l > ~/runs/$1.saw
+}"""
+    script = (f'HERE={here}; source <(sed -n "/^cmd_grid()/,/^}}/p" {LEASE}); {stubs}\n'
+              'cmd_grid "a r.yaml x=1 y=2" "b r.yaml"')
+    r = subprocess.run(["bash", "-c", script], env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    runs = home / "runs"
+    assert (home / "staged").read_text() == "staged\n"
+    assert (runs / "a.args").read_text() == "1|a r.yaml x=1 y=2\n" and (runs / "b.args").read_text() == "1|b r.yaml\n"
+    assert (runs / "a.saw").read_text().strip() == (runs / "b.saw").read_text().strip() == "2"
+    assert "== a" in r.stdout and "== b" in r.stdout

@@ -45,6 +45,38 @@ def test_stage1_text_replaces_a_share_of_rows(tok_bpe):  # noqa: F811
     assert distill_data.stage1_examples(_recipe(), tok_bpe, train) is train
 
 
+def test_stage2_text_adds_general_text_rows_labelled_throughout(tok_bpe):  # noqa: F811
+    from lawcat.data import IGNORE_INDEX
+
+    recipe = _recipe(stage2_text=0.2)
+    train = distill_data.build_examples(recipe, tok_bpe, "train")
+    rows = distill_data.stage2_train_examples(recipe, tok_bpe, train)
+    assert rows[: len(train)] == train                       # every task sample stays, answer-only loss kept
+    text_rows = rows[len(train):]
+    assert len(text_rows) == 2                               # 2 of 10 rows: a fifth
+    assert all(len(r) == 160 and sum(lab != IGNORE_INDEX for lab in r.labels) >= 150 for r in text_rows)  # not BOS
+    assert {tuple(r.input_ids) for r in text_rows}.isdisjoint(tuple(e.input_ids) for e in train)
+    assert distill_data.stage2_train_examples(_recipe(), tok_bpe, train) == train
+
+
+def test_stage2_text_reaches_the_trainer(tok_bpe, tmp_path, monkeypatch):  # noqa: F811
+    from tests.conftest import make_teacher
+
+    seen = []
+    real = distill_data.general_text_rows
+    monkeypatch.setattr(distill_data, "general_text_rows",
+                        lambda tok, n, seq_len: seen.append((n, seq_len)) or real(tok, n, seq_len))
+    teacher = tmp_path / "teacher"
+    make_teacher("llama", vocab_size=len(tok_bpe)).save_pretrained(teacher)
+    tok_bpe.save_pretrained(teacher)
+    recipe = recipe_from_dict({"name": "s2text", "data": {"task": "passkey", "length": 160, "n_train": 6, "n_val": 2,
+                                                           "stage2_text": 0.25},
+                               "stage1": {"epochs": 1, "batch_size": 4}, "stage2": {"epochs": 1, "batch_size": 4}})
+    summary = distill(recipe, str(teacher), tmp_path / "run", device="cpu")
+    assert seen == [(2, 160)] and (summary["n_train"], summary["n_train_stage2"]) == (6, 8)
+    assert summary["stage2"]["steps"] == 2
+
+
 def test_diverse_style_reaches_the_passkey_generator(tok_bpe, monkeypatch):  # noqa: F811
     seen = []
     real = distill_data.make_samples

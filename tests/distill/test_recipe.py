@@ -64,10 +64,11 @@ def test_paper_settings_are_the_defaults():
 
 def test_new_switches_round_trip_through_yaml():
     r = load_recipe(RECIPES[0].parent / "passkey-diverse.yaml", ["stage2.train_lawcat_params=true",
-                                                              "stage1.plateau_min_lr=1e-6", "stage1.keep_best=false"])
+                                                              "stage1.plateau_min_lr=1e-6", "stage1.keep_best=false",
+                                                              "data.stage2_text=0.2", "stage2.loss_mean=row"])
     again = recipe_from_dict(__import__("yaml").safe_load(r.to_yaml()))
     assert again == r
-    assert (r.data.style, r.data.stage1_text) == ("diverse", 0.25)
+    assert (r.data.style, r.data.stage1_text, r.data.stage2_text, r.stage2.loss_mean) == ("diverse", 0.25, 0.2, "row")
     assert r.stage2.train_lawcat_params and r.stage1.plateau_min_lr == 1e-6 and not r.stage1.keep_best
 
 
@@ -75,6 +76,8 @@ def test_new_switches_round_trip_through_yaml():
     ({"data": {"style": "fancy"}}, "data.style"),
     ({"data": {"task": "babilong", "style": "diverse"}}, "data.style=diverse exists for data.task passkey, niah1"),
     ({"data": {"stage1_text": 1.0}}, "stage1_text"),
+    ({"data": {"stage2_text": -0.1}}, "stage2_text"),
+    ({"stage2": {"loss_mean": "batch"}}, "stage2.loss_mean must be token or row"),
     ({"data": {"extras": [{"task": "niah1"}]}}, "extras"),
     ({"stage1": {"plateau_factor": 2}}, "plateau_factor"),
 ])
