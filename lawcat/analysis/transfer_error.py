@@ -6,9 +6,9 @@ by token position.
 Stage 1 trains every layer to match its teacher layer's softmax output on ~1K-token samples. A student that reads
 every needle written in its first 2K tokens and few written later (results/README.md, S-NIAH) may be
 one whose attention drifts from the softmax's as the prompt goes on. This measures that: the prompt runs through
-the layers the way stage 1 does (each layer's input from the softmax path, so no layer's error feeds the next),
-and each token's squared error between the LAWCAT output and the softmax output (before o_proj, averaged over its
-features, as stage 1's loss) is averaged per bin of token positions.
+the layers the way stage 1 does (lawcat.models.transfer: each layer's input from the softmax path, so no layer's
+error feeds the next), and each token's squared error between the LAWCAT output and the softmax output (before
+o_proj, averaged over its features, as stage 1's loss) is averaged per bin of token positions.
 
 The softmax side uses the student's own q, k and v projections: for a student after stage 2, whose LoRA adapts
 them, it is softmax attention over the adapted projections, so the error is LAWCAT's against softmax on the same
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from ..models.transfer import transfer_pairs
 from .errors import AnalysisError
 
 
@@ -31,15 +32,11 @@ def error_by_position(student, ids: torch.Tensor, bin_tokens: int) -> dict:
         raise AnalysisError(f"one prompt at a time: ids must be [1, T], got {list(ids.shape)}")
     if bin_tokens < 1:
         raise AnalysisError(f"the bin must be at least one token, got {bin_tokens}")
-    model = student.model
     T = ids.shape[1]
-    positions = torch.arange(T, device=ids.device).unsqueeze(0)
-    h = model.embed_tokens(ids)
-    rope = model.rotary_emb(h, positions)
     starts = list(range(0, T, bin_tokens))
     layers = []
-    for layer in model.layers:
-        h, pred, target = layer(h, None, None, rope, transfer=True)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    for pred, target in transfer_pairs(student, batch):
         per_token = (pred.float() - target.float()).pow(2).reshape(T, -1).sum(-1) / pred.shape[-1]
         layers.append([per_token[s:s + bin_tokens].mean().item() for s in starts])
     return {"bin_tokens": bin_tokens, "tokens": T, "bins": starts, "layers": layers}

@@ -120,6 +120,6 @@ def stage2_train_examples(recipe: Recipe, tokenizer, train: list) -> list:
 
 def make_batches(examples, tokenizer, batch_size: int, seed: int, bucket: bool = True) -> BatchIterator:
     # drop_last: every global batch is full, so data-parallel ranks always get the same number of rows.
-    # Right padding is a promise stage 1 relies on (lawcat.distill.stage1._embed, right_padded=True).
+    # Right padding is a promise stage 1 relies on (lawcat.models.transfer.embed_for_transfer, right_padded=True).
     return BatchIterator(examples, batch_size, pad_token_id(tokenizer), seed=seed, shuffle=True, bucket=bucket,
                          epochs=None, drop_last=True, padding_side="right")

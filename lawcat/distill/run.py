@@ -83,7 +83,7 @@ def stage1_loss_fn(recipe: Recipe, student, autocast, pad_id: int, ctx: DistCont
     """Stage 1's `(batch, token_count, backward) -> loss`: eager, or replayed from CUDA graphs (stage1.cuda_graph).
 
     The training and validation batches are right-padded (make_batches, BatchIterator's default), which lets the
-    layers run unmasked (lawcat.distill.stage1._embed)."""
+    layers run unmasked (lawcat.models.transfer.embed_for_transfer)."""
     s1 = recipe.stage1
     if s1.cuda_graph:
         _check_graph_run("stage1", ctx, sharded)

@@ -21,39 +21,7 @@ import functools
 import torch
 
 from ..layers.attention import stacked_linear_attention
-
-
-def teacher_positions(mask: torch.Tensor) -> torch.Tensor:
-    """RoPE positions that count real tokens only (right or left padding alike)."""
-    return (mask.long().cumsum(1) - 1).clamp_min(0)
-
-
-def _embed(student, batch: dict, autocast, right_padded: bool = False):
-    """Embeddings, RoPE tables and the padding mask the layers need (None: attend causally, no mask).
-
-    right_padded: the caller guarantees every row's padding comes after its tokens (the training batches). Then no
-    real token can see a pad (attention and conv are causal), so the layers run unmasked, which is exact for every
-    real token (the loss masks the pads) and spares a host sync (`mask.all()`) and SDPA's masked kernels."""
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    model = student.model
-    with torch.no_grad(), autocast():
-        h = model.embed_tokens(ids)
-        rope = model.rotary_emb(h, teacher_positions(mask))
-    return h, rope, None if right_padded or bool(mask.all()) else mask
-
-
-def _layer_pairs(student, batch: dict, autocast, grad: bool, right_padded: bool = False):
-    """Yield (LAWCAT output, teacher output) before o_proj for each layer, the teacher's output flowing on.
-
-    Each layer's graph is alive only until the next one starts, so a caller that back-propagates per yielded
-    pair holds one layer's activations at a time."""
-    h, rope, pad_mask = _embed(student, batch, autocast, right_padded)
-    for layer in student.model.layers:
-        with torch.set_grad_enabled(grad), autocast():
-            h, pred, target = layer(h, pad_mask, None, rope, transfer=True)
-        yield pred, target
-        h = h.detach()
-
+from ..models.transfer import embed_for_transfer, transfer_pairs
 
 # The LAWCAT side of a fused step, with the shift form of the conv: it is the form torch.compile can fuse, and even
 # uncompiled its forward + backward was slightly faster than cuDNN's grouped conv1d on an H200 (40.0 against 42.7 ms
@@ -75,7 +43,7 @@ def _group_pairs(student, batch: dict, autocast, grad: bool, group: int, compile
 
     compile: run the LAWCAT side through torch.compile (_compiled_student)."""
     student_side = _compiled_student() if compile else _student_side
-    h, rope, pad_mask = _embed(student, batch, autocast, right_padded)
+    h, rope, pad_mask = embed_for_transfer(student, batch, autocast, right_padded)
     layers = list(student.model.layers)
     for start in range(0, len(layers), group):
         members = layers[start:start + group]
@@ -107,10 +75,10 @@ def attention_transfer_step(student, batch: dict, mse_weight: float, token_count
     layer_group: layers evaluated together (0 = all, 1 = one at a time; see the module docstring).
     compile: the fused LAWCAT side through torch.compile (fewer, fused kernels on a GPU; the first steps compile,
     and the layer-by-layer path, layer_group=1, ignores it).
-    right_padded: every row is padded at its end only (see _embed); the training batches are."""
+    right_padded: every row is padded at its end only (see embed_for_transfer); the training batches are."""
     n_layers = len(student.model.layers)
     group = n_layers if layer_group <= 0 else min(layer_group, n_layers)
-    pairs = (_layer_pairs(student, batch, autocast, backward, right_padded) if group == 1
+    pairs = (transfer_pairs(student, batch, autocast, backward, right_padded) if group == 1
              else _group_pairs(student, batch, autocast, backward, group, compile, right_padded))
     total = torch.zeros((), device=batch["input_ids"].device)
     for pred, target in pairs:
@@ -126,4 +94,4 @@ def per_layer_mse(student, batch: dict, autocast=contextlib.nullcontext) -> list
     """Unweighted MSE of every layer on one batch: the diagnostic for which layers lag behind."""
     n = float(batch["attention_mask"].sum())
     return [(_squared_error(p, t, batch["attention_mask"]) / n).item()
-            for p, t in _layer_pairs(student, batch, autocast, False)]
+            for p, t in transfer_pairs(student, batch, autocast, False)]

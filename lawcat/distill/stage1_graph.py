@@ -1,7 +1,7 @@
 """Stage 1's training step replayed from CUDA graphs (`stage1.cuda_graph=true`; lawcat.distill.graph_step).
 
 The fused step of all layers is captured; the batches are right-padded, so the teacher's layers run unmasked
-(lawcat.distill.stage1._embed) and nothing in the step reads back from the GPU.
+(lawcat.models.transfer.embed_for_transfer) and nothing in the step reads back from the GPU.
 """
 from __future__ import annotations
 
