@@ -18,6 +18,8 @@
 #                                                          several recipe runs side by side on the one GPU, each
 #                                                          as `recipe` would run it (EVALS for each): a screening
 #                                                          grid, whose accuracies count and whose timings do not
+#                                                          (two graphed stage-2 runs of the default teacher
+#                                                          already overflow an 80 GB card)
 #   bash benchmarks/gpu/lease.sh eval MODEL NAME TASK:VARIANT:LENGTHS ...
 #                                                          evaluations of ~/runs/MODEL, a shipped student or the
 #                                                          teacher (default), into ~/runs/NAME; $OUT/NAME.tar.gz
