@@ -25,15 +25,6 @@ import sys
 import time
 
 
-def _lengths_arg(text: str) -> list[int]:
-    from .units import LengthError, parse_lengths
-
-    try:
-        return parse_lengths(text)
-    except LengthError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _load_any(spec: str, dtype=None, device=None, teacher=None):
     """(model, tokenizer) for a lawcat run directory, a shipped student's name, an HF directory, a .gguf file or
     'default'. `teacher` (--teacher) says where a student's teacher is, instead of where its checkpoint records."""
@@ -198,8 +189,10 @@ def _sample_kw(args) -> dict:
 
 def cmd_compare(args) -> int:
     from .eval.compare import run_compare
+    from .units import parse_lengths
 
-    run_compare(args.paths, args.out, needle_positions=args.needle_positions)
+    edges = parse_lengths(args.needle_positions) if args.needle_positions else None
+    run_compare(args.paths, args.out, needle_positions=edges)
     print(f"wrote the comparison to {args.out}")
     return 0
 
@@ -362,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compare", help="one table and one chart per task across result files or run dirs")
     s.add_argument("paths", nargs="+")
     s.add_argument("--out", required=True)
-    s.add_argument("--needle-positions", type=_lengths_arg, default=None, metavar="EDGES",
+    s.add_argument("--needle-positions", default=None, metavar="EDGES",
                    help="also tabulate accuracy by the needle's token position in the prompt, binned at these "
                         "edges (e.g. 1k,2k,4k): a late needle missed is not a far one forgotten")
     s.set_defaults(func=cmd_compare)
