@@ -91,3 +91,32 @@ cmd_recipe() {
     assert (runs / "a.args").read_text() == "1|a r.yaml x=1 y=2\n" and (runs / "b.args").read_text() == "1|b r.yaml\n"
     assert (runs / "a.saw").read_text().strip() == (runs / "b.saw").read_text().strip() == "2"
     assert "== a" in r.stdout and "== b" in r.stdout
+
+
+def test_run_evals_echoes_each_cell_and_skips_finished_ones(tmp_path):
+    """run_evals: every cell's score line of every task reaches the call's output (niah1, babilong-qa2 and passkey
+    lines alike), and an evaluation whose results.md exists is not run again."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text('''#!/bin/bash
+task=$(echo "$@" | sed -E 's/.*--task ([^ ]+).*/\\1/')
+echo "Loading weights: 100%"
+echo "run (standard) $task 2048: 22.0 (50 samples, 15 s)"
+echo "run (standard) $task 4096: 8.0 (50 samples, 11 s)"
+''')
+    (bin_dir / "python3").chmod(0o755)
+    run = tmp_path / "home" / "runs" / "run"
+    (run / "eval" / "passkey-heldout").mkdir(parents=True)
+    (run / "eval" / "passkey-heldout" / "results.md").write_text("done")
+    script = (f'T0=$(date +%s); DEADLINE=$((T0 + 100)); left() {{ echo $(( DEADLINE - $(date +%s) )); }}; '
+              f'source <(sed -n "/^run_evals()/,/^}}/p" {LEASE}); '
+              f'run_evals {run} {run} niah1:standard:2k,4k babilong-qa2:standard:2k,4k passkey:heldout:1k')
+    r = subprocess.run(["bash", "-c", script], env={"HOME": str(tmp_path / "home"), "PATH": f"{bin_dir}:/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for task in ("niah1", "babilong-qa2"):
+        assert f"run (standard) {task} 2048: 22.0 (50 samples, 15 s)" in lines
+        assert f"run (standard) {task} 4096: 8.0 (50 samples, 11 s)" in lines
+    assert sum(line.startswith("eval ") and " exit 0 " in line for line in lines) == 2   # passkey was done
+    assert not any("Loading" in line or "passkey" in line for line in lines)
