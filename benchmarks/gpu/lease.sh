@@ -9,7 +9,8 @@
 #                                                          of the default's shape (needs .stage1's tokenizer)
 #   bash benchmarks/gpu/lease.sh recipe RUN RECIPE [overrides]
 #                                                          one recipe run to completion over as many calls as it
-#                                                          needs, then its evaluations (EVALS); $OUT/RUN.tar.gz,
+#                                                          needs, then its evaluations (EVALS) and its text
+#                                                          loss (lawcat viz lm-drift); $OUT/RUN.tar.gz,
 #                                                          or $OUT/RUN-resume.tar.gz.00, .01, ... (optimizer state
 #                                                          included, in pieces under 16 MiB)
 #                                                          when the call pauses it: a later lease carries that in
@@ -107,6 +108,19 @@ cmd_smoke() {
   cat $OUT/gpu.txt; grep -hE "^SMOKE|exit|Error|error" $OUT/smoke*.log | tail -20
 }
 
+# Whether a finished student still models text (lawcat viz lm-drift: its next-token loss and KL to the teacher on
+# 2K tokens of held-out books, LoRA on and off), into $1/eval/lm-drift-books.{png,json}, once, when time is left.
+run_drift() {
+  local dir=$1 out=$1/eval/lm-drift-books.png
+  [ -f ${out%.png}.json ] && return 0
+  [ $(left) -gt 60 ] || { echo "no time left for lm-drift"; return 0; }
+  mkdir -p $dir/eval
+  timeout -k 10 $(left) python3 -m lawcat.cli viz lm-drift $dir --text books:test --length 2k --bin 256 --out $out \
+    > ~/runs/$(basename $dir).lm-drift.log 2>&1
+  echo "lm-drift exit $?" >> ~/runs/$(basename $dir).lm-drift.log
+  grep -hE " nats|exit" ~/runs/$(basename $dir).lm-drift.log
+}
+
 # Training pauses checkpointed before the call's budget ends (lawcat distill --max-seconds) and the next call goes
 # on with --resume; the recipe and overrides must be the same in every call (the run refuses a changed recipe).
 cmd_recipe() {
@@ -126,6 +140,7 @@ cmd_recipe() {
   fi
   if [ -f $dir/model.safetensors ]; then
     run_evals $dir $dir ${EVALS:-}
+    run_drift $dir
     pack_run $run
   elif [ -d $dir/state ]; then  # paused: the whole run, optimizer state included, to go on in a later lease
     # in 15 MB pieces (a file back is at most 16 MiB); unpack_students joins them

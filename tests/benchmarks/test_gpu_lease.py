@@ -120,3 +120,24 @@ echo "run (standard) $task 4096: 8.0 (50 samples, 11 s)"
         assert f"run (standard) {task} 4096: 8.0 (50 samples, 11 s)" in lines
     assert sum(line.startswith("eval ") and " exit 0 " in line for line in lines) == 2   # passkey was done
     assert not any("Loading" in line or "passkey" in line for line in lines)
+
+
+def test_run_drift_measures_a_finished_student_once(tmp_path):
+    """run_drift: lawcat viz lm-drift on the run, its one-line reading echoed; skipped once its JSON exists."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text('#!/bin/bash\necho "$@" >> "$HOME/calls"\n'
+                                     'echo "run on 2,048 tokens of books:test: teacher 2.81 nats; student 3.17 nats"\n')
+    (bin_dir / "python3").chmod(0o755)
+    run = tmp_path / "home" / "runs" / "run"
+    run.mkdir(parents=True)
+    script = (f'T0=$(date +%s); DEADLINE=$((T0 + 100)); left() {{ echo $(( DEADLINE - $(date +%s) )); }}; '
+              f'source <(sed -n "/^run_drift()/,/^}}/p" {LEASE}); run_drift {run}; '
+              f'touch {run}/eval/lm-drift-books.json; run_drift {run}')
+    r = subprocess.run(["bash", "-c", script], env={"HOME": str(tmp_path / "home"), "PATH": f"{bin_dir}:/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    [call] = (tmp_path / "home" / "calls").read_text().splitlines()
+    assert call.startswith(f"-m lawcat.cli viz lm-drift {run} --text books:test --length 2k")
+    assert r.stdout.splitlines() == ["run on 2,048 tokens of books:test: teacher 2.81 nats; student 3.17 nats",
+                                     "lm-drift exit 0"]
