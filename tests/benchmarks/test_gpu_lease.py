@@ -93,28 +93,35 @@ cmd_recipe() {
     assert "== a" in r.stdout and "== b" in r.stdout
 
 
-def test_run_evals_echoes_each_cell_and_skips_finished_ones(tmp_path):
-    """run_evals: every cell's score line of every task reaches the call's output (niah1, babilong-qa2 and passkey
-    lines alike), and an evaluation whose results.md exists is not run again."""
+def _with_stub_python(tmp_path, stub: str, function: str, calls: str):
+    """Run lease.sh's `function` (with 100 s of budget left) as `calls` under a $HOME in tmp_path, with `stub` (a
+    bash script body) standing in for python3."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python3").write_text('''#!/bin/bash
-task=$(echo "$@" | sed -E 's/.*--task ([^ ]+).*/\\1/')
-echo "Loading weights: 100%"
-echo "run (standard) $task 2048: 22.0 (50 samples, 15 s)"
-echo "run (standard) $task 4096: 8.0 (50 samples, 11 s)"
-''')
+    (bin_dir / "python3").write_text("#!/bin/bash\n" + stub)
     (bin_dir / "python3").chmod(0o755)
-    run = tmp_path / "home" / "runs" / "run"
-    (run / "eval" / "passkey-heldout").mkdir(parents=True)
-    (run / "eval" / "passkey-heldout" / "results.md").write_text("done")
     script = (f'T0=$(date +%s); DEADLINE=$((T0 + 100)); left() {{ echo $(( DEADLINE - $(date +%s) )); }}; '
-              f'source <(sed -n "/^run_evals()/,/^}}/p" {LEASE}); '
-              f'run_evals {run} {run} niah1:standard:2k,4k babilong-qa2:standard:2k,4k passkey:heldout:1k')
+              f'source <(sed -n "/^{function}()/,/^}}/p" {LEASE}); {calls}')
     r = subprocess.run(["bash", "-c", script], env={"HOME": str(tmp_path / "home"), "PATH": f"{bin_dir}:/usr/bin:/bin"},
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
+    return r.stdout.splitlines()
+
+
+def test_run_evals_echoes_each_cell_and_skips_finished_ones(tmp_path):
+    """run_evals: every cell's score line of every task reaches the call's output (niah1, babilong-qa2 and passkey
+    lines alike), and an evaluation whose results.md exists is not run again."""
+    run = tmp_path / "home" / "runs" / "run"
+    (run / "eval" / "passkey-heldout").mkdir(parents=True)
+    (run / "eval" / "passkey-heldout" / "results.md").write_text("done")
+    stub = """task=$(echo "$@" | sed -E 's/.*--task ([^ ]+).*/\\1/')
+echo "Loading weights: 100%"
+echo "run (standard) $task 2048: 22.0 (50 samples, 15 s)"
+echo "run (standard) $task 4096: 8.0 (50 samples, 11 s)"
+"""
+    lines = _with_stub_python(tmp_path, stub, "run_evals",
+                              f"run_evals {run} {run} niah1:standard:2k,4k babilong-qa2:standard:2k,4k "
+                              "passkey:heldout:1k")
     for task in ("niah1", "babilong-qa2"):
         assert f"run (standard) {task} 2048: 22.0 (50 samples, 15 s)" in lines
         assert f"run (standard) {task} 4096: 8.0 (50 samples, 11 s)" in lines
@@ -124,20 +131,12 @@ echo "run (standard) $task 4096: 8.0 (50 samples, 11 s)"
 
 def test_run_drift_measures_a_finished_student_once(tmp_path):
     """run_drift: lawcat viz lm-drift on the run, its one-line reading echoed; skipped once its JSON exists."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text('#!/bin/bash\necho "$@" >> "$HOME/calls"\n'
-                                     'echo "run on 2,048 tokens of books:test: teacher 2.81 nats; student 3.17 nats"\n')
-    (bin_dir / "python3").chmod(0o755)
     run = tmp_path / "home" / "runs" / "run"
     run.mkdir(parents=True)
-    script = (f'T0=$(date +%s); DEADLINE=$((T0 + 100)); left() {{ echo $(( DEADLINE - $(date +%s) )); }}; '
-              f'source <(sed -n "/^run_drift()/,/^}}/p" {LEASE}); run_drift {run}; '
-              f'touch {run}/eval/lm-drift-books.json; run_drift {run}')
-    r = subprocess.run(["bash", "-c", script], env={"HOME": str(tmp_path / "home"), "PATH": f"{bin_dir}:/usr/bin:/bin"},
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    stub = ('echo "$@" >> "$HOME/calls"\n'
+            'echo "run on 2,048 tokens of books:test: teacher 2.81 nats; student 3.17 nats"\n')
+    lines = _with_stub_python(tmp_path, stub, "run_drift",
+                              f"run_drift {run}; touch {run}/eval/lm-drift-books.json; run_drift {run}")
     [call] = (tmp_path / "home" / "calls").read_text().splitlines()
     assert call.startswith(f"-m lawcat.cli viz lm-drift {run} --text books:test --length 2k")
-    assert r.stdout.splitlines() == ["run on 2,048 tokens of books:test: teacher 2.81 nats; student 3.17 nats",
-                                     "lm-drift exit 0"]
+    assert lines == ["run on 2,048 tokens of books:test: teacher 2.81 nats; student 3.17 nats", "lm-drift exit 0"]
