@@ -111,25 +111,29 @@ cmd_smoke() {
 # Whether a finished student still models text (lawcat viz lm-drift: its next-token loss and KL to the teacher on
 # 2K tokens of held-out books, LoRA on and off), into $1/eval/lm-drift-books.{png,json}, once, when time is left.
 run_drift() {
-  local dir=$1 out=$1/eval/lm-drift-books.png
+  local dir=$1 out=$1/eval/lm-drift-books.png log=~/runs/$(basename $1).lm-drift.log
   [ -f ${out%.png}.json ] && return 0
   [ $(left) -gt 60 ] || { echo "no time left for lm-drift"; return 0; }
   mkdir -p $dir/eval
   timeout -k 10 $(left) python3 -m lawcat.cli viz lm-drift $dir --text books:test --length 2k --bin 256 --out $out \
-    > ~/runs/$(basename $dir).lm-drift.log 2>&1
-  echo "lm-drift exit $?" >> ~/runs/$(basename $dir).lm-drift.log
-  grep -hE " nats|exit" ~/runs/$(basename $dir).lm-drift.log
+    > $log 2>&1
+  echo "lm-drift exit $?" >> $log
+  grep -hE " nats|exit" $log
+}
+
+# What a training call needs in place: the teacher (assembled from its parts once), the wheels, the machine's record
+# and the runs brought back from an earlier lease.
+stage_runs() {
+  source $HERE/stage_teacher.sh
+  record_machine
+  unpack_students > /dev/null
 }
 
 # Training pauses checkpointed before the call's budget ends (lawcat distill --max-seconds) and the next call goes
 # on with --resume; the recipe and overrides must be the same in every call (the run refuses a changed recipe).
 cmd_recipe() {
   local run=$1 recipe=$2; shift 2
-  if [ -z "${LEASE_STAGED:-}" ]; then  # a grid stages once for all its runs
-    source $HERE/stage_teacher.sh
-    record_machine
-    unpack_students > /dev/null
-  fi
+  [ -n "${LEASE_STAGED:-}" ] || stage_runs  # a grid stages once for all its runs
   local dir=~/runs/$run; mkdir -p ~/runs
   if [ ! -f $dir/model.safetensors ]; then
     local resume=""; [ -d $dir/state ] && resume="--resume"
@@ -155,9 +159,7 @@ cmd_recipe() {
 # The teacher, wheels and brought-back runs are staged once, before the runs start: unpacking them from several
 # processes at once would let one import a half-written file.
 cmd_grid() {
-  source $HERE/stage_teacher.sh
-  record_machine
-  unpack_students > /dev/null
+  stage_runs
   mkdir -p ~/runs
   local spec
   for spec in "$@"; do

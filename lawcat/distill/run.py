@@ -97,10 +97,11 @@ def stage1_loss_fn(recipe: Recipe, student, autocast, pad_id: int, ctx: DistCont
 def stage2_loss_fn(recipe: Recipe, student, params, autocast, pad_id: int, ctx: DistContext, sharded):
     """Stage 2's `(batch, token_count, backward) -> loss`: eager, or replayed from CUDA graphs (stage2.cuda_graph;
     right-padded batches, lawcat.distill.stage2)."""
+    row_mean = recipe.stage2.loss_mean == "row"
     if recipe.stage2.cuda_graph:
         _check_graph_run("stage2", ctx, sharded)
-        return GraphedStage2(student, params, autocast, pad_id=pad_id, row_mean=recipe.stage2.loss_mean == "row")
-    return partial(stage2_loss, student, autocast, row_mean=recipe.stage2.loss_mean == "row")
+        return GraphedStage2(student, params, autocast, pad_id=pad_id, row_mean=row_mean)
+    return partial(stage2_loss, student, autocast, row_mean=row_mean)
 
 
 def _keep_earlier_call(summary: dict, stage: str, run: Path, idle: bool) -> None:

@@ -81,7 +81,7 @@ cmd_recipe() {
   for i in $(seq 100); do [ $(ls ~/runs/*.args | wc -l) -ge 2 ] && break; sleep 0.1; done
   ls ~/runs/*.args | wc -l > ~/runs/$1.saw
 }"""
-    script = (f'HERE={here}; source <(sed -n "/^cmd_grid()/,/^}}/p" {LEASE}); {stubs}\n'
+    script = (f'HERE={here}; source <(sed -n "/^stage_runs()/,/^}}/p;/^cmd_grid()/,/^}}/p" {LEASE}); {stubs}\n'
               'cmd_grid "a r.yaml x=1 y=2" "b r.yaml"')
     r = subprocess.run(["bash", "-c", script], env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
                        capture_output=True, text=True, timeout=30)
