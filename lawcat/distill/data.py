@@ -77,7 +77,7 @@ def stage1_examples(recipe: Recipe, tokenizer, train: list) -> list:
     The count stays the same, so stage 1 sees the same number of tokens (stage 2's own share is
     `stage2_train_examples`)."""
     share = recipe.data.stage1_text
-    if share <= 0 or recipe.data.task == "text":
+    if share <= 0:
         return train
     n_text = int(round(share * len(train)))
     rows = general_text_rows(tokenizer, n_text, recipe.data.length)
@@ -112,7 +112,7 @@ def stage2_train_examples(recipe: Recipe, tokenizer, train: list) -> list:
     every token, which is what keeps the student's next-token prediction near its teacher's."""
     rows = stage2_examples(train)
     share = recipe.data.stage2_text
-    if share <= 0 or recipe.data.task == "text":
+    if share <= 0:
         return rows
     n_text = int(round(share / (1.0 - share) * len(rows)))
     return rows + general_text_rows(tokenizer, n_text, recipe.data.length)

@@ -298,6 +298,9 @@ def validate(recipe: Recipe) -> None:
         share = getattr(recipe.data, f"{stage}_text")
         if not 0.0 <= share < 1.0:
             raise RecipeError(f"data.{stage}_text is a share of {stage}'s rows in [0, 1), not {share!r}")
+        if share and recipe.data.task == "text":
+            raise RecipeError(f"data.{stage}_text mixes general text into a task's rows; with data.task=text every "
+                              f"row is text already: drop data.{stage}_text")
     for extra in recipe.data.extras:
         if not isinstance(extra, dict) or set(extra) - {"task", "n", "length"} or not {"task", "n"} <= set(extra):
             raise RecipeError(f"each data.extras entry is a mapping {{task, n[, length]}}, not {extra!r}")

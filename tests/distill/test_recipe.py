@@ -78,6 +78,8 @@ def test_new_switches_round_trip_through_yaml():
     ({"data": {"stage1_text": 1.0}}, "stage1_text"),
     ({"data": {"stage2_text": -0.1}}, "stage2_text"),
     ({"stage2": {"loss_mean": "batch"}}, "stage2.loss_mean must be token or row"),
+    ({"data": {"task": "text", "source": "books:train", "stage1_text": 0.25}}, "data.stage1_text mixes"),
+    ({"data": {"task": "text", "source": "books:train", "stage2_text": 0.25}}, "data.stage2_text mixes"),
     ({"data": {"extras": [{"task": "niah1"}]}}, "extras"),
     ({"stage1": {"plateau_factor": 2}}, "plateau_factor"),
 ])
