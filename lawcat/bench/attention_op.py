@@ -12,6 +12,7 @@ import torch
 
 from .errors import BenchError
 from .measure import with_flops
+from .planner import power_law
 from .settings import OP_METHODS, BenchSettings
 from .timing import free_memory, is_oom, measure
 
@@ -97,7 +98,7 @@ def measure_op(s: BenchSettings, device, dtype, planner, emit):
             series = ("op", method)
             base = {"kind": "op", "model": method, "length": T, "batch": s.batch,
                     "shape": {"heads": s.op_heads, "kv_heads": s.op_kv_heads, "head_dim": s.op_head_dim}}
-            reason = planner.skip_reason(series, T, 2.0 if method.startswith("sdpa") else 1.0)
+            reason = planner.skip_reason(series, T, power_law(2.0 if method.startswith("sdpa") else 1.0))
             if reason:
                 emit({**base, "status": "skipped", "reason": reason})
                 continue

@@ -68,7 +68,8 @@ def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, e
             model = models[name]
             series = ("prefill", name)
             base = {"kind": "prefill", "model": name, "length": T, "batch": s.batch}
-            reason = planner.skip_reason(series, T, 2.0 if name == "teacher" else 1.0)
+            reason = planner.skip_reason(series, T, lambda n, name=name: prefill_flops(
+                info["shape_obj"], n, name, lawcat, batch=s.batch)["total"])
             if reason:
                 emit({**base, "status": "skipped", "reason": reason})
                 continue
@@ -205,7 +206,12 @@ def _decode_series_point(model, name, mode, ids, steps_ids, weights_bytes, info,
     if mode == "graph" and torch.device(device).type != "cuda":
         emit({**base, "status": "unsupported", "reason": "a CUDA graph needs a CUDA device"})
         return
-    reason = planner.skip_reason(series, C, 2.0 if name == "teacher" else 1.0)
+    steps = s.decode_warmup + s.decode_steps
+
+    def work(n):  # the point's prefill and its steps
+        return (prefill_flops(info["shape_obj"], n, name, lawcat, batch=B)["total"]
+                + steps * decode_flops(info["shape_obj"], n, name, lawcat, batch=B)["total"])
+    reason = planner.skip_reason(series, C, work)
     if reason:
         emit({**base, "status": "skipped", "reason": reason})
         return
@@ -219,7 +225,7 @@ def _decode_series_point(model, name, mode, ids, steps_ids, weights_bytes, info,
         rec["floor_bytes"] = weights_bytes + (kv if name == "teacher" else rec["state_bytes"])
     emit(rec)
     if rec["status"] == "ok":
-        point_s = rec["prefill_s"] + (s.decode_warmup + s.decode_steps) * rec["wall_ms_per_token"] / 1e3
+        point_s = rec["prefill_s"] + steps * rec["wall_ms_per_token"] / 1e3
         planner.done(series, C, rec, point_s, repeated=False)
     else:
         planner.done(series, C, rec)

@@ -264,19 +264,39 @@ def test_add_bench_parser_plugs_into_a_main_parser():
 
 
 def test_planner_predicts_from_median_runs():
-    from lawcat.bench.planner import Planner
+    from lawcat.bench.planner import Planner, power_law
 
     p = Planner(BenchSettings(time_budget=100.0, repeats=5, max_seconds=20.0, warmup=1, skip_warmup_after_s=2.0))
-    series = ("prefill", "teacher")
-    assert p.skip_reason(series, 1024, 2.0) is None                      # nothing known yet: run it
+    series, quadratic = ("prefill", "teacher"), power_law(2.0)
+    assert p.skip_reason(series, 1024, quadratic) is None                 # nothing known yet: run it
     p.done(series, 1024, {"status": "ok", "ms": 10_000.0, "times_ms": [10_000.0]})
-    assert p.predict(series, 2048, 2.0) == pytest.approx(40.0)           # 4x, one timed run, no warm-up (> 2 s)
-    assert p.skip_reason(series, 2048, 2.0) is None
-    assert "predicted 160 s" in p.skip_reason(series, 4096, 2.0)
+    assert p.predict(series, 2048, quadratic) == pytest.approx(40.0)      # 4x, one timed run, no warm-up (> 2 s)
+    assert p.skip_reason(series, 2048, quadratic) is None
+    assert "predicted 160 s" in p.skip_reason(series, 4096, quadratic)
     p.done(("op", "gla"), 1024, {"status": "ok", "ms": 1.0, "times_ms": [1.0]})
-    assert p.predict(("op", "gla"), 2048, 1.0) == pytest.approx(0.002 * 6)  # 5 timed + 1 warm-up
+    assert p.predict(("op", "gla"), 2048, power_law(1.0)) == pytest.approx(0.002 * 6)  # 5 timed + 1 warm-up
     p.done(series, 8192, {"status": "oom", "ms": None, "times_ms": []})
-    assert p.skip_reason(series, 16384, 2.0) == "out of memory at 8192 tokens"
+    assert p.skip_reason(series, 16384, quadratic) == "out of memory at 8192 tokens"
+
+
+def test_planner_scales_a_teacher_decode_point_by_its_flops():
+    """A 1B teacher's decode point of 1.5 s at 1K (mostly a static cache's first fill) is predicted at tens of
+    seconds at 32K, where its matmuls grow linearly, not at the 1,500 s a quadratic law gives: it runs."""
+    from lawcat.bench.flops import ModelShape, decode_flops, prefill_flops
+    from lawcat.bench.planner import Planner, power_law
+    from lawcat.models.architectures import arch_config
+
+    shape = ModelShape.from_config(arch_config("llama-3.2-1b"))
+
+    def work(n):
+        return prefill_flops(shape, n, "teacher")["total"] + 36 * decode_flops(shape, n, "teacher")["total"]
+    p = Planner(BenchSettings(time_budget=171.0))
+    series = ("decode", "teacher-compiled", 1)
+    p.done(series, 1024, {"status": "ok", "ms": 1.6, "times_ms": [1.6]}, 1.5, repeated=False)
+    assert 30 < p.predict(series, 32768, work) < 120                       # 93 s
+    assert p.skip_reason(series, 32768, work) is None
+    assert p.predict(series, 32768, power_law(2.0)) > 1500
+    assert "predicted" in p.skip_reason(series, 1 << 20, work)            # 1M tokens: the quadratic term rules
 
 
 def test_load_pair_gla_backend_override():
