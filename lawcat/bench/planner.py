@@ -31,10 +31,10 @@ class Planner:
     run times the number of runs it will make, for decode from its untimed prefill plus its steps. A whole model's
     FLOPs rather than (ratio) ** 2 for the teacher: its matmuls grow linearly and outweigh its attention up to ~32K
     on a 1B shape (from 4K to 128K the FLOP ratio of successive lengths was within 6 % of its measured prefill's on
-    an H100, and above it, the safe side, below 4K), and a short point's fixed cost (a static cache's first fill:
-    1.5 s at 1K) scaled quadratically to 32K predicted 1,564 s for a point that takes seconds. Compilation and
-    autotuning happen in the global warm-up (`run_bench`) or the first point's warm-up run, which the prediction
-    leaves out.
+    an H100, and above it, the safe side, below 4K), and a short point's fixed cost (the static-cache teacher's
+    untimed prefill took 1.5 s at 1K) scaled quadratically to 32K predicted 1,564 s for a point that takes seconds.
+    Compilation and autotuning happen in the global warm-up (`run_bench`) or the first point's warm-up run, which
+    the prediction leaves out.
     """
 
     def __init__(self, settings: BenchSettings):
