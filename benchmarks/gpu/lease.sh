@@ -30,7 +30,8 @@
 #                                                          default llama-3.2-1b) in one call: prefill, the attention
 #                                                          operator and the matmul rate at 1K-128K, decode against
 #                                                          every teacher path at batch 1, the student's step
-#                                                          compiled, a prefill profile at 8K, batched decode
+#                                                          compiled beside the compiled teacher, a prefill
+#                                                          profile at 8K, batched decode
 #                                                          at 32K; $OUT/speed.tar.gz
 #   bash benchmarks/gpu/lease.sh run COMMAND ...           any command (a benchmarks/*.py script) with the wheels and,
 #                                                          when staged, the teacher in place; output in $OUT/run.log
@@ -196,7 +197,7 @@ cmd_bench() {
   tail -60 $OUT/bench/bench.log
 }
 
-# Three benches share the call's time: the batch-1 table 55 % of it, the student's step under torch.compile 15 %,
+# Three benches share the call's time: the batch-1 table 50 % of it, both compiled steps (student, teacher) 20 %,
 # a prefill profile at 8K at most 75 s, the batched decode what is left. Each bench skips the points its time
 # budget cannot fit and still writes a complete bench.json.
 cmd_speed() {
@@ -204,12 +205,13 @@ cmd_speed() {
   source $HERE/unpack_wheels.sh
   record_machine
   rm -rf $dir && mkdir -p $dir
-  local first=$(( $(left) * 55 / 100 )) second=$(( $(left) * 15 / 100 ))
+  local first=$(( $(left) * 50 / 100 )) second=$(( $(left) * 20 / 100 ))
   timeout -k 10 $first python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,decode,op,matmul \
     --lengths 1k..128k --decode-contexts 1k,4k,16k,32k --decode-graph --teacher-decode dynamic,graph,compiled \
     --time-budget $(( first - 30 )) --out $dir/batch1 > $dir/batch1.log 2>&1
   echo "batch-1 bench exit $?" >> $dir/batch1.log
-  timeout -k 10 $second python3 -m lawcat.cli bench $arch --gla-backend triton --what decode --models student \
+  # The compiled student beside the compiled teacher in one run, so their ratio is side by side.
+  timeout -k 10 $second python3 -m lawcat.cli bench $arch --gla-backend triton --what decode --teacher-decode compiled \
     --decode-contexts 1k,32k --decode-compile --time-budget $(( second - 20 )) --out $dir/student-compiled \
     > $dir/student-compiled.log 2>&1
   echo "compiled-student bench exit $?" >> $dir/student-compiled.log
