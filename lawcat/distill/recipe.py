@@ -72,6 +72,8 @@ class StageSpec:
     batch_size: int = 8              # global batch (split across data-parallel ranks): rows per optimizer step
     grad_accum: int = 1              # micro-batches each rank's share is split into, their gradients summed before
                                      # the step: the same step in less activation memory (batch_size must divide)
+    micro_batch_tokens: int = 0      # at most this many tokens (rows x padded length) in a micro-batch: a batch of
+                                     # long rows goes in more micro-batches than grad_accum; 0 = no limit
     grad_clip: float | None = 1.0
     eval_every: int = 0              # steps between validations (and plateau checks); 0 = once per epoch
     save_every: int = 200            # steps between resumable checkpoints
@@ -238,6 +240,10 @@ def _check_grad_accum(name: str, st: StageSpec) -> None:
     if isinstance(st.grad_accum, bool) or not isinstance(st.grad_accum, int) or st.grad_accum < 1:
         raise RecipeError(f"{name}.grad_accum must be an integer >= 1 (micro-batches per optimizer step), "
                           f"not {st.grad_accum!r}")
+    if isinstance(st.micro_batch_tokens, bool) or not isinstance(st.micro_batch_tokens, int) \
+            or st.micro_batch_tokens < 0:
+        raise RecipeError(f"{name}.micro_batch_tokens must be an integer >= 0 (0 = no limit), "
+                          f"not {st.micro_batch_tokens!r}")
     if isinstance(st.batch_size, int) and st.batch_size % st.grad_accum:
         raise RecipeError(f"{name}.grad_accum={st.grad_accum} must divide {name}.batch_size={st.batch_size} "
                           "(the batch is split into that many micro-batches)")

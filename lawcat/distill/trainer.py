@@ -6,7 +6,8 @@ moment resumes from the last checkpoint and ends with the same weights as an uni
 CPU). A NaN/inf loss stops the run before the optimizer step, leaving the last good checkpoint in place.
 
 A step is one optimizer step over one global batch; with `grad_accum` each rank's share of it goes through the
-loss in that many micro-batches whose gradients add up before the step. Every micro-batch's loss is divided by the
+loss in that many micro-batches whose gradients add up before the step (more for a batch of long rows, with
+`micro_batch_tokens`). Every micro-batch's loss is divided by the
 whole batch's token count, so the sum is the batch's own loss and gradient: accumulation changes memory and time,
 not the training (up to float summation order), and the data position, the schedule and the checkpoints still
 count optimizer steps.
@@ -210,14 +211,19 @@ class Trainer:
 
     # ---- the loop --------------------------------------------------------------------------------------------
     def _micro_batches(self, local: dict, backward: bool) -> list[dict]:
-        """This rank's rows in `spec.grad_accum` consecutive slices, on the device. Validation's last batch may
-        be short (it keeps every row): it goes in as many slices as it has rows, at most grad_accum."""
-        rows = local["input_ids"].shape[0]
+        """This rank's rows in `spec.grad_accum` consecutive slices, on the device, or in more where a slice would
+        hold over `spec.micro_batch_tokens` tokens (a batch of long rows). Validation's last batch may be short (it
+        keeps every row): it goes in as many slices as it has rows, at most grad_accum."""
+        rows, length = local["input_ids"].shape
         n = self.spec.grad_accum
         if backward and rows < n:
             raise LawcatError(f"{self.name}: {rows} row(s) per process cannot be split into grad_accum={n} "
                               f"micro-batches; raise batch_size (now {self.spec.batch_size} over {self.ctx.world} "
                               "process(es)) or lower grad_accum")
+        limit = self.spec.micro_batch_tokens
+        if limit:
+            # A row is never cut: one row over the limit goes alone.
+            n = max(n, math.ceil(rows / max(1, limit // length)))
         n = max(1, min(n, rows))
         parts = zip(*(v.tensor_split(n) for v in local.values())) if n > 1 else [local.values()]
         return [{k: v.to(self.ctx.device, non_blocking=True) for k, v in zip(local, part)} for part in parts]

@@ -89,6 +89,25 @@ def test_two_micro_batches_of_two_equal_one_batch_of_four(tmp_path, stage):
         torch.testing.assert_close(two[name][0], weight, rtol=0, atol=1e-5, msg=name)
 
 
+@pytest.mark.parametrize("limit,sizes", [(80, [2, 2]), (30, [1, 1, 1, 1]), (160, [4])])
+def test_a_token_limit_splits_a_batch_of_long_rows(tmp_path, limit, sizes):
+    """`micro_batch_tokens`: 4 rows padded to 40 tokens go in micro-batches of at most `limit` tokens (a row over
+    the limit alone), with the loss, gradients and step of the whole batch."""
+    rows = _rows([40, 40, 40, 40])
+    runs = {}
+    for cap in (0, limit):
+        student, params = _student(2)
+        trainer = _trainer(2, student, params, tmp_path / f"cap{cap}", rows=rows, batch_size=4, max_steps=1,
+                           micro_batch_tokens=cap)
+        batch = next(iter(BatchIterator(rows, 4, 0, shuffle=False, bucket=False, epochs=1, padding_side="right")))
+        assert [len(m["input_ids"]) for m in trainer._micro_batches(batch, True)] == ([4] if cap == 0 else sizes)
+        trainer.run()
+        runs[cap] = (_losses(tmp_path / f"cap{cap}"), {n: p.grad.clone() for n, p in params.items()})
+    assert runs[limit][0] == pytest.approx(runs[0][0], rel=1e-6)
+    for name, grad in runs[0][1].items():
+        torch.testing.assert_close(runs[limit][1][name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 def test_validation_in_micro_batches_gives_the_whole_batch_loss(tmp_path):
     """Validation goes through micro-batches too (its memory is the step's), the last short batch included
     (10 rows in batches of 4: 4, 4, 2), and reports the loss of whole batches."""

@@ -90,10 +90,12 @@ def test_bad_new_switches(raw, msg):
 
 def test_memory_switches_as_overrides():
     r = load_recipe(RECIPES[0].parent / "passkey.yaml", ["stage1.grad_accum=4", "stage2.grad_accum=2",
+                                                       "stage2.micro_batch_tokens=32768",
                                                        "stage2.activation_checkpointing=true",
                                                        "teacher_dtype=bfloat16"])
     assert (r.stage1.grad_accum, r.stage2.grad_accum, r.stage2.activation_checkpointing, r.teacher_dtype) == \
         (4, 2, True, "bfloat16")
+    assert (r.stage1.micro_batch_tokens, r.stage2.micro_batch_tokens) == (0, 32768)
     assert recipe_from_dict(__import__("yaml").safe_load(r.to_yaml())) == r
     plain = load_recipe(RECIPES[0].parent / "passkey.yaml")
     assert (plain.stage1.grad_accum, plain.stage2.activation_checkpointing, plain.teacher_dtype) == \
@@ -104,6 +106,8 @@ def test_memory_switches_as_overrides():
     ({"stage1": {"grad_accum": 0}}, r"stage1.grad_accum must be an integer >= 1"),
     ({"stage2": {"grad_accum": 1.5}}, r"stage2.grad_accum must be an integer >= 1"),
     ({"stage1": {"grad_accum": 3}}, r"stage1.grad_accum=3 must divide stage1.batch_size=8"),
+    ({"stage2": {"micro_batch_tokens": -1}}, r"stage2.micro_batch_tokens must be an integer >= 0"),
+    ({"stage2": {"micro_batch_tokens": 1.5}}, r"stage2.micro_batch_tokens must be an integer >= 0"),
     ({"stage1": {"activation_checkpointing": True}}, r"stage1.activation_checkpointing \(stage 1 back-propagates"),
     ({"stage2": {"activation_checkpointing": True, "cuda_graph": True}}, "do not go together"),
 ])
