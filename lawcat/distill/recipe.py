@@ -236,7 +236,7 @@ TEACHER_DTYPES = ("auto", "float32", "bfloat16")
 DIVERSE_TASKS = ("passkey", "niah1", "niah2", "niah3", "niah-mix")  # data.style=diverse: tasks with training pools
 
 
-def _check_grad_accum(name: str, st: StageSpec) -> None:
+def _check_micro_batches(name: str, st: StageSpec) -> None:
     if isinstance(st.grad_accum, bool) or not isinstance(st.grad_accum, int) or st.grad_accum < 1:
         raise RecipeError(f"{name}.grad_accum must be an integer >= 1 (micro-batches per optimizer step), "
                           f"not {st.grad_accum!r}")
@@ -270,7 +270,7 @@ def validate(recipe: Recipe) -> None:
             raise RecipeError(f"{name}.eval_every must be >= 0 (0 = once per epoch)")
         if st.plateau_patience < 0 or not 0 < st.plateau_factor < 1 or st.plateau_min_lr < 0:
             raise RecipeError(f"{name}: plateau_patience must be >= 0, plateau_factor in (0, 1), plateau_min_lr >= 0")
-        _check_grad_accum(name, st)
+        _check_micro_batches(name, st)
     if recipe.stage1.layer_group < 0:
         raise RecipeError("stage1.layer_group must be >= 0 (0 = all layers in one pass)")
     if recipe.stage1.cuda_graph and (recipe.stage1.layer_group != 0 or recipe.stage1.compile):

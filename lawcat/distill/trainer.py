@@ -7,10 +7,9 @@ CPU). A NaN/inf loss stops the run before the optimizer step, leaving the last g
 
 A step is one optimizer step over one global batch; with `grad_accum` each rank's share of it goes through the
 loss in that many micro-batches whose gradients add up before the step (more for a batch of long rows, with
-`micro_batch_tokens`). Every micro-batch's loss is divided by the
-whole batch's token count, so the sum is the batch's own loss and gradient: accumulation changes memory and time,
-not the training (up to float summation order), and the data position, the schedule and the checkpoints still
-count optimizer steps.
+`micro_batch_tokens`). Every micro-batch's loss is divided by the whole batch's token count, so the sum is the
+batch's own loss and gradient: accumulation changes memory and time, not the training (up to float summation
+order), and the data position, the schedule and the checkpoints still count optimizer steps.
 
 With `keep_best`, the weights of the best validation so far are kept beside the training weights (in memory and in
 every checkpoint) and put back into the model when the stage ends, also when it ends at its time cap: a later

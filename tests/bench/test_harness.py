@@ -280,7 +280,7 @@ def test_planner_predicts_from_median_runs():
 
 
 def test_planner_scales_a_teacher_decode_point_by_its_flops():
-    """A 1B teacher's decode point of 1.5 s at 1K (mostly a static cache's first fill) is predicted at tens of
+    """A 1B teacher's decode point of 1.5 s at 1K (mostly its untimed static-cache prefill) is predicted at tens of
     seconds at 32K, where its matmuls grow linearly, not at the 1,500 s a quadratic law gives: it runs."""
     from lawcat.bench.flops import ModelShape, decode_flops, prefill_flops
     from lawcat.bench.planner import Planner, power_law
