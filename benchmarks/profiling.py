@@ -1,5 +1,7 @@
 """The torch.profiler loop the profile_*.py benchmarks share: warm up, profile a few runs, sum self time per
 operator."""
+import time
+
 import torch
 from torch.profiler import ProfilerActivity, profile
 
@@ -21,3 +23,17 @@ def profile_ops(run, runs: int, cuda: bool, warmup: int = 2):
     attr = "self_device_time_total" if cuda else "self_cpu_time_total"
     events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
     return attr, events, sum(getattr(e, attr) for e in events)
+
+
+def wall_ms_per_run(run, runs: int, cuda: bool) -> float:
+    """Median wall milliseconds of `runs` unprofiled calls of run(), each synchronized on CUDA."""
+    times = []
+    for _ in range(runs):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return sorted(times)[len(times) // 2]
