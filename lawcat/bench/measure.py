@@ -237,8 +237,9 @@ def _decode_series(s: BenchSettings) -> list[tuple[str, str]]:
 
 
 def global_warmup(models: dict, info: dict, s: BenchSettings, device) -> dict:
-    """One short prefill and two decode steps per model before anything is timed: kernel compilation and
-    autotuning (fla's Triton kernels take seconds to minutes the first time) land here, not in a point."""
+    """A short prefill (the student's also in two chunks) and two decode steps per model before anything is timed:
+    kernel compilation and autotuning (fla's Triton kernels take seconds to minutes the first time) land here, not
+    in a point."""
     T = min(list(s.lengths) + list(s.decode_contexts) + [4096])
     ids = random_ids(info["shape"]["vocab"], s.batch, T + 2, device, s.seed)
     out = {"tokens": T}
@@ -250,6 +251,9 @@ def global_warmup(models: dict, info: dict, s: BenchSettings, device) -> dict:
                 if name == "teacher":
                     cache = model(input_ids=ids[:, :T], use_cache=True, logits_to_keep=1).past_key_values
                 else:
+                    # in two chunks as well: the second starts from a state, its kernels' other compiled variant,
+                    # which a decode point's untimed prefill beyond one chunk would otherwise compile
+                    model.prefill(ids[:, :T], chunk_size=max(1, T // 2))
                     _, cache = model.prefill(ids[:, :T], chunk_size=s.chunk_size)
                 for i in (T, T + 1):
                     model(input_ids=ids[:, i:i + 1], past_key_values=cache, use_cache=True)

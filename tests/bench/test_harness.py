@@ -326,3 +326,23 @@ def test_decode_compile_runs_the_students_step_under_torch_compile(pair, monkeyp
     assert "its step under torch.compile" in markdown_report(res)
     with pytest.raises(BenchError, match="choose one of decode_graph and decode_compile"):
         _settings(decode_graph=True, decode_compile=True).validate()
+
+
+def test_global_warmup_prefills_the_student_in_two_chunks_too(pair, monkeypatch):
+    """The warm-up runs the student's prefill from a state as well (the GLA kernels' second compiled variant), so a
+    decode point's prefill beyond one chunk does not compile it in the middle of a run."""
+    from lawcat.bench.measure import global_warmup
+
+    teacher, student, info = pair
+    chunk_sizes = []
+    real = type(student).prefill
+
+    def spy(self, ids, *args, chunk_size=8192, **kw):
+        chunk_sizes.append((ids.shape[1], chunk_size))
+        return real(self, ids, *args, chunk_size=chunk_size, **kw)
+
+    monkeypatch.setattr(type(student), "prefill", spy)
+    # chunks longer than the warm-up's prompt: its ordinary prefill is a single chunk
+    out = global_warmup({"teacher": teacher, "student": student}, info, _settings(chunk_size=4096), "cpu")
+    assert "student_error" not in out and "teacher_error" not in out
+    assert any(T > chunk for T, chunk in chunk_sizes), chunk_sizes
