@@ -197,9 +197,9 @@ cmd_bench() {
   tail -60 $OUT/bench/bench.log
 }
 
-# Three benches share the call's time: the batch-1 table 50 % of it, both compiled steps (student, teacher) 20 %,
-# prefill profiles at 8K and 1K at most 60 s each, the batched decode what is left. Each bench skips the points its time
-# budget cannot fit and still writes a complete bench.json.
+# Four benches share the call's time: the batch-1 table 50 % of it, both compiled steps (student, teacher) 20 %,
+# graphed short prefills (1K-4K) at most 60 s, prefill profiles at 8K and 1K at most 60 s each, the batched decode
+# what is left. Each bench skips the points its time budget cannot fit and still writes a complete bench.json.
 cmd_speed() {
   local arch=${1:-llama-3.2-1b} dir=/tmp/speed
   source $HERE/unpack_wheels.sh
@@ -215,6 +215,10 @@ cmd_speed() {
     --decode-contexts 1k,32k --decode-compile --time-budget $(( second - 20 )) --out $dir/student-compiled \
     > $dir/student-compiled.log 2>&1
   echo "compiled-student bench exit $?" >> $dir/student-compiled.log
+  # Short prompts replayed from CUDA graphs, both models (the student's in its bucket, the teacher's at each length).
+  timeout -k 10 60 python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,matmul --lengths 1k..4k \
+    --prefill-graph --time-budget 45 --out $dir/prefill-graph > $dir/prefill-graph.log 2>&1
+  echo "graphed-prefill bench exit $?" >> $dir/prefill-graph.log
   # Where the prefill's time over its floor goes: student prefills under torch.profiler, by kernel, at 8K (1.8x its
   # floor) and at 1K (slower than the teacher: launches and host work, not FLOPs).
   for T in 8192 1024; do

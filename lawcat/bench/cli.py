@@ -46,6 +46,9 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--decode-compile", action="store_true",
                    help="the student's decode step under torch.compile (mode reduce-overhead on CUDA: fused kernels "
                         "replayed from torch's CUDA graphs), instead of eager or --decode-graph")
+    s.add_argument("--prefill-graph", action="store_true",
+                   help="prefills of up to 4K tokens replayed from CUDA graphs: the student's in its bucket of lengths "
+                        "(what prefill(graph=True) gives users), the teacher's captured at each exact length")
     s.add_argument("--decode-batches", default=None,
                    help="comma list of decode batch sizes, e.g. 1,16,64 (default: --batch); each a table of its own")
     s.add_argument("--teacher-decode", default="dynamic",
@@ -172,6 +175,7 @@ def cmd_bench(args) -> int:
         lengths=parse_lengths(args.lengths), decode_contexts=parse_lengths(args.decode_contexts),
         decode_steps=args.decode_steps, decode_warmup=args.decode_warmup, decode_graph=args.decode_graph,
         decode_compile=args.decode_compile,
+        prefill_graph=args.prefill_graph,
         decode_batches=_batch_sizes(args.decode_batches) if args.decode_batches else None,
         teacher_decode=tuple(m.strip() for m in args.teacher_decode.split(",") if m.strip()),
         op_lengths=parse_lengths(args.op_lengths) if args.op_lengths else None,

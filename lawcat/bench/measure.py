@@ -16,7 +16,9 @@ import time
 
 import torch
 
+from ..cuda_graphs import capture
 from ..models.graph_decode import StaticDecoder
+from ..models.graph_prefill import MAX_TOKENS as PREFILL_GRAPH_MAX
 from .flops import decode_flops, prefill_flops
 from .settings import BenchSettings, teacher_series
 from .teacher_decode import StaticTeacherDecoder
@@ -73,15 +75,21 @@ def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, e
             if reason:
                 emit({**base, "status": "skipped", "reason": reason})
                 continue
-            if name == "teacher":
+            graphed = s.prefill_graph and T <= PREFILL_GRAPH_MAX
+            if name == "teacher" and graphed:
+                fn = _graphed_teacher_prefill(model, ids, s.teacher_cache)
+            elif name == "teacher":
                 def fn(model=model):
                     return model(input_ids=ids, use_cache=s.teacher_cache, logits_to_keep=1)
             else:
                 def fn(model=model):
-                    return model.prefill(ids, chunk_size=s.chunk_size)
-            with torch.no_grad():
-                m = measure(fn, device, planner.warmup(series, s.warmup), s.repeats, s.max_seconds)
+                    return model.prefill(ids, chunk_size=s.chunk_size, graph=graphed)
+            warmup = planner.warmup(series, s.warmup)
+            with torch.no_grad():  # a graphed point captures in its first warm-up run, never in a timed one
+                m = measure(fn, device, max(warmup, 1) if graphed else warmup, s.repeats, s.max_seconds)
             rec = {**base, **m.as_record()}
+            if graphed:
+                rec["prefill_graph"] = True
             if name == "student":
                 rec["chunk_size"] = s.chunk_size
             fl = prefill_flops(info["shape_obj"], T, name, lawcat, logits_tokens=1, batch=s.batch)
@@ -90,6 +98,25 @@ def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, e
             planner.done(series, T, rec)
         ids = None  # not `del`: the timed closures above refer to it
         free_memory(device)
+
+
+def _graphed_teacher_prefill(model, ids, use_cache: bool):
+    """The teacher's prefill of exactly `ids`, captured in a CUDA graph at its first call and replayed after (on a
+    CPU, the forward as it is): one graph per length and no padding, the teacher's best case."""
+    held = {}
+
+    def run():
+        return model(input_ids=ids, use_cache=use_cache, logits_to_keep=1).logits
+
+    def fn():
+        if not ids.is_cuda:
+            return run()
+        if "graph" not in held:
+            held["graph"], held["logits"] = capture(run, 2)
+        held["graph"].replay()
+        return held["logits"]
+
+    return fn
 
 
 def _student_step(model, ids, cache):

@@ -48,6 +48,9 @@ class BenchSettings:
     batch: int = 1
     decode_batches: list | None = None                                 # batch sizes of decode (default: [batch])
     chunk_size: int = 8192                                             # student prefill chunk
+    # prefills of up to graph_prefill.MAX_TOKENS replayed from CUDA graphs, both models: the student's in its
+    # padded bucket (lawcat.models.graph_prefill), the teacher's captured at the exact length
+    prefill_graph: bool = False
     models: tuple = ("teacher", "student")
     warmup: int = 1
     repeats: int = 5

@@ -148,7 +148,10 @@ def _prefill_section(results: dict) -> list[str]:
              f"the last position). Student: `prefill` in {s.get('chunk_size')}-token chunks. util = matmul FLOP/s "
              "(lawcat.bench.flops; teacher incl. causal attention) over the matmul reference."
              + (" Student floor = its matmul FLOPs at the matmul reference's rate plus its attention operator "
-                "(timed alone, below) once per layer." if has_floor else ""))
+                "(timed alone, below) once per layer." if has_floor else "")
+             + (" Graphed (`--prefill-graph`): prompts up to 4K replayed from CUDA graphs, the student's in its "
+                "power-of-two bucket of lengths (left-padded), the teacher's captured at each exact length."
+                if any(r.get("prefill_graph") for r in pre) else ""))
     return ["", f"## Prefill (batch {s.get('batch', 1)})", "", intro, ""] + _table(header, rows) + _notes(pre)
 
 

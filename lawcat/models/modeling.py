@@ -169,9 +169,10 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
             if attention_mask.dim() != 2:
                 raise ValueError("LawcatForCausalLM takes a 2-D attention_mask [batch, tokens] (1 = token, 0 = pad)")
             am = attention_mask[:, -T:]
-            # An all-ones mask is dropped eagerly (fewer ops); a compiled step keeps it, since asking would break
-            # its graph, and multiplying by ones changes no bit.
-            mask = am if torch.compiler.is_compiling() or not bool(am.all()) else None
+            # An all-ones mask is dropped eagerly (fewer ops); a compiled step or a CUDA-graph capture keeps it, since
+            # asking would break its graph (a host sync), and multiplying by ones changes no bit.
+            keep = torch.compiler.is_compiling() or (am.is_cuda and torch.cuda.is_current_stream_capturing())
+            mask = am if keep or not bool(am.all()) else None
         position_embeddings = self._rope(x, mask, cache, position_ids) if self.config.use_rope else None
 
         for i, layer in enumerate(self.model.layers):
@@ -273,11 +274,25 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
         return inputs
 
     @torch.no_grad()
-    def prefill(self, input_ids, attention_mask=None, chunk_size: int = 8192, cache: LawcatCache | None = None):
+    def prefill(self, input_ids, attention_mask=None, chunk_size: int = 8192, cache: LawcatCache | None = None,
+                graph: bool = False):
         """Run a prompt of any length in chunks through the recurrent cache: memory independent of its length.
 
+        graph=True: a prompt of up to 4,096 tokens (graph_prefill.MAX_TOKENS) from a fresh cache replays a CUDA
+        graph captured for its bucket of lengths (lawcat.models.graph_prefill; on CUDA, and the same padded forward
+        elsewhere); longer prompts run as they are. The first prompt of each bucket pays its capture.
         Returns (logits of the last position [B, vocab], cache), ready for decoding.
         """
+        if graph:
+            if cache is not None:
+                raise ValueError("prefill(graph=True) starts a fresh sequence; it takes no cache to continue")
+            graphed = self.__dict__.get("_graphed_prefill")
+            if graphed is None:
+                from .graph_prefill import GraphedPrefill
+
+                graphed = self.__dict__["_graphed_prefill"] = GraphedPrefill(self)
+            if graphed.takes(input_ids):
+                return graphed(input_ids, attention_mask)
         cache = cache if cache is not None else self.new_cache()
         logits = None
         for s in range(0, input_ids.shape[1], chunk_size):

@@ -260,6 +260,7 @@ def test_add_bench_parser_plugs_into_a_main_parser():
     add_bench_parser(sub)
     args = p.parse_args(["bench", "llama-3.2-1b", "--lengths", "1k..4k", "--out", "x"])
     assert args.command == "bench" and args.model == "llama-3.2-1b" and args.lengths == "1k..4k"
+    assert args.prefill_graph is False and p.parse_args(["bench", "x", "--prefill-graph"]).prefill_graph is True
     assert args.func.__name__ == "cmd_bench"
 
 
@@ -346,3 +347,26 @@ def test_global_warmup_prefills_the_student_in_two_chunks_too(pair, monkeypatch)
     out = global_warmup({"teacher": teacher, "student": student}, info, _settings(chunk_size=4096), "cpu")
     assert "student_error" not in out and "teacher_error" not in out
     assert any(T > chunk for T, chunk in chunk_sizes), chunk_sizes
+
+
+def test_prefill_graph_points(pair):
+    """--prefill-graph: short prefill points of both models are marked as graphed and time the bucketed path (plain
+    padded runs on CPU, where nothing is captured); the student's prompt went through its bucket."""
+    teacher, student, info = pair
+    res = run_bench(teacher, student, _settings(what=("prefill",), prefill_graph=True), device="cpu", info=info)
+    validate_results(res)
+    for T in LENGTHS:
+        for name in ("teacher", "student"):
+            rec = _get(res, "prefill", name, T)
+            assert rec["status"] == "ok" and rec["prefill_graph"] is True
+    assert (1, 256, torch.device("cpu")) in student._graphed_prefill.buckets
+    plain = run_bench(teacher, student, _settings(what=("prefill",)), device="cpu", info=info)
+    assert "prefill_graph" not in _get(plain, "prefill", "student", 64)
+
+
+def test_cli_prefill_graph_reaches_the_points(tmp_path):
+    out = tmp_path / "b"
+    assert main(["tiny-llama", "--device", "cpu", "--what", "prefill", "--lengths", "64", "--prefill-graph",
+                 "--warmup", "0", "--repeats", "1", "--matmul-n", "64", "--no-plots", "--out", str(out)]) == 0
+    recs = [r for r in read_results(out)["records"] if r["kind"] == "prefill"]
+    assert recs and all(r.get("prefill_graph") is True for r in recs)

@@ -1,0 +1,142 @@
+"""GraphedPrefill: a prompt run in its left-padded, masked bucket gives the prompt's own logits and state (CPU: the
+padded forward as it is; CUDA: the same through captured graphs)."""
+import pytest
+import torch
+
+from lawcat import LawcatConfig, linearize
+from lawcat.errors import LawcatError
+from lawcat.models.graph_prefill import GraphedPrefill, bucket_of
+from tests.conftest import make_teacher
+
+
+def _student(preset, device="cpu", **cfg):
+    torch.manual_seed(0)
+    student = linearize(make_teacher("llama", num_hidden_layers=2),
+                        LawcatConfig.from_preset(preset, chunk_size=16, **cfg))
+    for p in student.lawcat_parameters():  # off the identity-like init
+        with torch.no_grad():
+            p.add_(0.05 * torch.randn_like(p))
+    return student.to(device).eval()
+
+
+def _prompt(device, B=2, T=90, pad_row=True):
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(4, 97, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.long)
+    if pad_row:
+        mask[1, :17] = 0  # the caller's own left padding, under the bucket's
+    return ids.to(device), mask.to(device)
+
+
+def _decode(student, logits, cache, n):
+    """Greedy steps from a prefill: the logits of each."""
+    out = [logits]
+    with torch.no_grad():
+        for _ in range(n):
+            logits = student(input_ids=logits.argmax(-1)[:, None], past_key_values=cache, use_cache=True).logits[:, -1]
+            out.append(logits)
+    return out
+
+
+def _assert_same_prefill(student, got, ref, tol):
+    (logits, cache), (ref_logits, ref_cache) = got, ref
+    torch.testing.assert_close(logits, ref_logits, rtol=tol, atol=tol)
+    for layer, ref_layer in zip(cache.layers, ref_cache.layers):
+        assert set(layer.state) == set(ref_layer.state)
+        for name, t in layer.state.items():
+            torch.testing.assert_close(t, ref_layer.state[name], rtol=tol, atol=tol, msg=name)
+    assert cache.seen_tokens == ref_cache.seen_tokens
+    if ref_cache.positions is not None:
+        assert torch.equal(cache.positions, ref_cache.positions)
+    for a, b in zip(_decode(student, logits, cache, 4), _decode(student, ref_logits, ref_cache, 4)):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+def test_buckets_are_powers_of_two_from_the_minimum():
+    assert [bucket_of(t, 64) for t in (1, 63, 64, 65, 128, 129, 1000)] == [64, 64, 64, 128, 128, 256, 1024]
+
+
+@pytest.mark.parametrize("preset", ["lawcat", "lolcats", "lawcat-rope"])
+@pytest.mark.parametrize("pad_row", [False, True])
+def test_a_padded_bucket_gives_the_prompts_own_prefill(preset, pad_row):
+    """90 tokens in a 128-token bucket (38 padded columns in front): the same last logits, the same state in every
+    layer (window, RoPE positions and the caller's own padding included), the same count of columns, and decoding
+    goes on from it exactly as from model.prefill."""
+    student = _student(preset)
+    ids, mask = _prompt("cpu", pad_row=pad_row)
+    prefill = GraphedPrefill(student, max_tokens=256, min_tokens=32)
+    got = prefill(ids, mask)
+    assert list(prefill.buckets) == [(2, 128, ids.device)]
+    _assert_same_prefill(student, got, student.prefill(ids, attention_mask=mask), 1e-5)
+
+
+def test_a_bucket_serves_again_and_hands_out_caches_of_its_own():
+    """A second prompt in the same bucket reuses it; the first call's cache and logits are not overwritten."""
+    student = _student("lawcat")
+    prefill = GraphedPrefill(student, max_tokens=128, min_tokens=128)
+    a, _ = _prompt("cpu", T=100, pad_row=False)
+    b, _ = _prompt("cpu", T=70, pad_row=False)
+    b = (b + 5) % 97
+    got_a = prefill(a)
+    kept = got_a[0].clone(), {k: v.clone() for k, v in got_a[1].layers[0].state.items()}
+    got_b = prefill(b)
+    assert len(prefill.buckets) == 1
+    torch.testing.assert_close(got_a[0], kept[0], rtol=0, atol=0)
+    for name, t in got_a[1].layers[0].state.items():
+        torch.testing.assert_close(t, kept[1][name], rtol=0, atol=0)
+    _assert_same_prefill(student, got_a, student.prefill(a), 1e-5)
+    _assert_same_prefill(student, got_b, student.prefill(b), 1e-5)
+
+
+def test_model_prefill_graph_switch():
+    """prefill(graph=True) goes through the model's GraphedPrefill for short prompts and as it is beyond 4K."""
+    student = _student("lawcat")
+    ids, mask = _prompt("cpu")
+    _assert_same_prefill(student, student.prefill(ids, attention_mask=mask, graph=True),
+                         student.prefill(ids, attention_mask=mask), 1e-5)
+    assert list(student._graphed_prefill.buckets) == [(2, 256, ids.device)]
+    with pytest.raises(ValueError, match="fresh sequence"):
+        student.prefill(ids, graph=True, cache=student.new_cache())
+
+
+def test_a_model_whose_tensors_moved_is_captured_again():
+    student = _student("lawcat")
+    prefill = GraphedPrefill(student, max_tokens=128, min_tokens=128)
+    ids, _ = _prompt("cpu", pad_row=False)
+    prefill(ids)
+    first = prefill.buckets[(2, 128, ids.device)]
+    prefill(ids)
+    assert prefill.buckets[(2, 128, ids.device)] is first
+    student.double()  # new tensors
+    got = prefill(ids)
+    assert prefill.buckets[(2, 128, ids.device)] is not first
+    assert got[0].dtype == torch.float64
+
+
+def test_bad_uses_are_refused():
+    student = _student("lawcat")
+    prefill = GraphedPrefill(student, max_tokens=128, min_tokens=32)
+    ids, mask = _prompt("cpu", T=90)
+    with pytest.raises(LawcatError, match="1 to 128 tokens"):
+        prefill(torch.cat([ids, ids], 1))
+    with pytest.raises(LawcatError, match="attention_mask must match"):
+        prefill(ids, mask[:, 1:])
+    with pytest.raises(LawcatError, match="power of two"):
+        GraphedPrefill(student, max_tokens=100, min_tokens=32)
+    with pytest.raises(LawcatError, match="CUDA"):
+        GraphedPrefill(student, capture=True)(ids)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("preset,backend", [("lawcat", "triton"), ("lawcat", "fla"), ("lolcats", "auto"),
+                                            ("lawcat-rope", "triton")])
+def test_graph_replays_equal_the_models_prefill_on_cuda(preset, backend):
+    """Captured buckets: each replay equals model.prefill, for prompts of two lengths in one bucket and another."""
+    student = _student(preset, "cuda", gla_backend=backend)
+    prefill = GraphedPrefill(student, max_tokens=512, min_tokens=128)
+    for T in (90, 120, 300):
+        ids, mask = _prompt("cuda", T=T)
+        got = prefill(ids, mask)
+        assert prefill.buckets[(2, bucket_of(T, 128), ids.device)].graph is not None
+        _assert_same_prefill(student, got, student.prefill(ids, attention_mask=mask), 2e-4)
