@@ -197,15 +197,16 @@ cmd_bench() {
   tail -60 $OUT/bench/bench.log
 }
 
-# Four benches share the call's time: the batch-1 table 50 % of it, both compiled steps (student, teacher) 20 %,
-# graphed short prefills (1K-4K) at most 60 s, prefill profiles at 8K and 1K at most 60 s each, the batched decode
-# what is left. Each bench skips the points its time budget cannot fit and still writes a complete bench.json.
+# Five benches share the call's time: the batch-1 table 40 % of it, both compiled steps (student, teacher) 16 %,
+# graphed short prefills (1K-4K) at most 50 s, prefill with compiled norms and MLPs (4K-32K) at most 80 s, prefill
+# profiles at 8K and 1K at most 45 s each, and the batched decode what is left, if a minute is. Each bench skips the
+# points its time budget cannot fit and still writes a complete bench.json.
 cmd_speed() {
   local arch=${1:-llama-3.2-1b} dir=/tmp/speed
   source $HERE/unpack_wheels.sh
   record_machine
   rm -rf $dir && mkdir -p $dir
-  local first=$(( $(left) * 50 / 100 )) second=$(( $(left) * 20 / 100 ))
+  local first=$(( $(left) * 40 / 100 )) second=$(( $(left) * 16 / 100 ))
   timeout -k 10 $first python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,decode,op,matmul \
     --lengths 1k..128k --decode-contexts 1k,4k,16k,32k --decode-graph --teacher-decode dynamic,graph,compiled \
     --time-budget $(( first - 30 )) --out $dir/batch1 > $dir/batch1.log 2>&1
@@ -216,20 +217,26 @@ cmd_speed() {
     > $dir/student-compiled.log 2>&1
   echo "compiled-student bench exit $?" >> $dir/student-compiled.log
   # Short prompts replayed from CUDA graphs, both models (the student's in its bucket, the teacher's at each length).
-  timeout -k 10 60 python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,matmul --lengths 1k..4k \
-    --prefill-graph --time-budget 45 --out $dir/prefill-graph > $dir/prefill-graph.log 2>&1
+  timeout -k 10 50 python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,matmul --lengths 1k..4k \
+    --prefill-graph --time-budget 38 --out $dir/prefill-graph > $dir/prefill-graph.log 2>&1
   echo "graphed-prefill bench exit $?" >> $dir/prefill-graph.log
+  # The same batch-1 prefill with both models' norms and MLPs compiled (fused element-wise work), 4K-32K.
+  timeout -k 10 80 python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,op,matmul --lengths 4k..32k \
+    --compile-blocks --time-budget 62 --out $dir/prefill-compiled-blocks > $dir/prefill-compiled-blocks.log 2>&1
+  echo "compiled-blocks bench exit $?" >> $dir/prefill-compiled-blocks.log
   # Where the prefill's time over its floor goes: student prefills under torch.profiler, by kernel, at 8K (1.8x its
   # floor) and at 1K (slower than the teacher: launches and host work, not FLOPs).
   for T in 8192 1024; do
-    timeout -k 10 60 python3 benchmarks/profile_prefill.py $arch --length $T --gla-backend triton \
+    timeout -k 10 45 python3 benchmarks/profile_prefill.py $arch --length $T --gla-backend triton \
       --out $dir/profile-prefill-$T.json > $dir/profile-prefill-$T.log 2>&1
     echo "prefill profile exit $?" >> $dir/profile-prefill-$T.log
   done
-  timeout -k 10 $(( $(left) - 10 )) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode \
-    --decode-contexts 32k --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph \
-    --time-budget $(( $(left) - 40 )) --out $dir/batched > $dir/batched.log 2>&1
-  echo "batched bench exit $?" >> $dir/batched.log
+  if [ $(left) -ge 60 ]; then  # measured before (results/bench/h100-speed-2026-12-06): what time is left
+    timeout -k 10 $(( $(left) - 10 )) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode \
+      --decode-contexts 32k --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph \
+      --time-budget $(( $(left) - 40 )) --out $dir/batched > $dir/batched.log 2>&1
+    echo "batched bench exit $?" >> $dir/batched.log
+  fi
   # A call brings back at most 8 files: the folders in one archive, two tables beside it to read at once.
   tar czf $OUT/speed.tar.gz -C $dir .
   cp $dir/batch1/bench.md $OUT/batch1.md 2>/dev/null; cp $dir/batched/bench.md $OUT/batched.md 2>/dev/null

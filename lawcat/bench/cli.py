@@ -49,6 +49,9 @@ def _add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--prefill-graph", action="store_true",
                    help="prefills of up to 4K tokens replayed from CUDA graphs: the student's in its bucket of lengths "
                         "(what prefill(graph=True) gives users), the teacher's captured at each exact length")
+    s.add_argument("--compile-blocks", action="store_true",
+                   help="both models' norms and MLPs (the modules the student shares with its teacher) under "
+                        "torch.compile: fused element-wise work, for prefill and decode alike")
     s.add_argument("--decode-batches", default=None,
                    help="comma list of decode batch sizes, e.g. 1,16,64 (default: --batch); each a table of its own")
     s.add_argument("--teacher-decode", default="dynamic",
@@ -175,7 +178,7 @@ def cmd_bench(args) -> int:
         lengths=parse_lengths(args.lengths), decode_contexts=parse_lengths(args.decode_contexts),
         decode_steps=args.decode_steps, decode_warmup=args.decode_warmup, decode_graph=args.decode_graph,
         decode_compile=args.decode_compile,
-        prefill_graph=args.prefill_graph,
+        prefill_graph=args.prefill_graph, compile_blocks=args.compile_blocks,
         decode_batches=_batch_sizes(args.decode_batches) if args.decode_batches else None,
         teacher_decode=tuple(m.strip() for m in args.teacher_decode.split(",") if m.strip()),
         op_lengths=parse_lengths(args.op_lengths) if args.op_lengths else None,

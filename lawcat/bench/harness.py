@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from ..machine import machine_info
+from ..models.compile_blocks import compile_blocks, compiled_blocks
 from .attention_op import default_op_methods, measure_op
 from .errors import BenchError
 from .flops import ModelShape
@@ -178,6 +179,11 @@ def run_bench(teacher, student, settings: BenchSettings | None = None, device="c
         if on_record is not None:
             on_record(results)
 
+    if needs_models and s.compile_blocks:  # the student shares these modules with its teacher: both get them
+        pair = {name: m for name, m in (("teacher", teacher), ("student", student)) if m is not None}
+        for m in pair.values():
+            compile_blocks(m)
+        results["run"]["compiled_blocks"] = {name: compiled_blocks(m) for name, m in pair.items()}
     planner = Planner(s)
     t_start = time.monotonic()
     if needs_models and s.global_warmup:

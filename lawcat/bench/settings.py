@@ -51,6 +51,7 @@ class BenchSettings:
     # prefills of up to graph_prefill.MAX_TOKENS replayed from CUDA graphs, both models: the student's in its
     # padded bucket (lawcat.models.graph_prefill), the teacher's captured at the exact length
     prefill_graph: bool = False
+    compile_blocks: bool = False     # both models' norms and MLPs under torch.compile (lawcat.models.compile_blocks)
     models: tuple = ("teacher", "student")
     warmup: int = 1
     repeats: int = 5

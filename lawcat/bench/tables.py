@@ -151,7 +151,9 @@ def _prefill_section(results: dict) -> list[str]:
                 "(timed alone, below) once per layer." if has_floor else "")
              + (" Graphed (`--prefill-graph`): prompts up to 4K replayed from CUDA graphs, the student's in its "
                 "power-of-two bucket of lengths (left-padded), the teacher's captured at each exact length."
-                if any(r.get("prefill_graph") for r in pre) else ""))
+                if any(r.get("prefill_graph") for r in pre) else "")
+             + (" Both models' norms and MLPs (shared modules) ran under torch.compile (`--compile-blocks`)."
+                if s.get("compile_blocks") else ""))
     return ["", f"## Prefill (batch {s.get('batch', 1)})", "", intro, ""] + _table(header, rows) + _notes(pre)
 
 

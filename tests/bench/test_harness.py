@@ -370,3 +370,14 @@ def test_cli_prefill_graph_reaches_the_points(tmp_path):
                  "--warmup", "0", "--repeats", "1", "--matmul-n", "64", "--no-plots", "--out", str(out)]) == 0
     recs = [r for r in read_results(out)["records"] if r["kind"] == "prefill"]
     assert recs and all(r.get("prefill_graph") is True for r in recs)
+
+
+def test_compile_blocks_compiles_both_models_and_records_it():
+    """--compile-blocks: the norms and MLPs (shared by teacher and student) run under torch.compile (inductor here,
+    as on a GPU), the points still run, and the record says how many modules were compiled."""
+    teacher, student, info = load_pair(arch="tiny-llama", device="cpu", dtype=torch.float32)
+    res = run_bench(teacher, student, _settings(what=("prefill",), lengths=[64], compile_blocks=True), device="cpu",
+                    info=info)
+    layers = len(student.model.layers)
+    assert res["run"]["compiled_blocks"] == {"teacher": 3 * layers + 1, "student": 3 * layers + 1}
+    assert all(r["status"] == "ok" for r in res["records"])
