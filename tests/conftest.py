@@ -54,6 +54,20 @@ def trained_student(teacher, **config):
     return student.eval()
 
 
+def jittered_student(preset: str, device="cpu", layers: int = 2, **config):
+    """A 2-layer Llama student of `preset` (chunk_size 16, config overrides on top) whose LAWCAT parameters are moved
+    off their identity-like init, in eval mode on `device`."""
+    from lawcat import LawcatConfig, linearize
+
+    torch.manual_seed(0)
+    student = linearize(make_teacher("llama", num_hidden_layers=layers),
+                        LawcatConfig.from_preset(preset, chunk_size=16, **config))
+    with torch.no_grad():
+        for p in student.lawcat_parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return student.to(device).eval()
+
+
 def make_tokenizer(vocab_size: int = 97):
     """A word-level tokenizer built in memory: ids 0..vocab_size-1, '<pad>'=0, '<unk>'=1, '<s>'=2, '</s>'=3."""
     from tokenizers import Tokenizer, models, pre_tokenizers

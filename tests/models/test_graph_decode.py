@@ -3,20 +3,9 @@ same through a captured graph)."""
 import pytest
 import torch
 
-from lawcat import LawcatConfig, linearize
 from lawcat.errors import LawcatError
 from lawcat.models.graph_decode import StaticDecoder
-from tests.conftest import make_teacher
-
-
-def _student(preset, device="cpu", **cfg):
-    torch.manual_seed(0)
-    student = linearize(make_teacher("llama", num_hidden_layers=2),
-                        LawcatConfig.from_preset(preset, chunk_size=16, **cfg))
-    for p in student.lawcat_parameters():  # off the identity-like init
-        with torch.no_grad():
-            p.add_(0.05 * torch.randn_like(p))
-    return student.to(device).eval()
+from tests.conftest import jittered_student
 
 
 def _prompt(device, B=2, T=90):
@@ -50,7 +39,7 @@ def _static(student, ids, mask, n, capture):
 def test_static_steps_equal_the_models_own(preset):
     """Greedy steps through the fixed buffers give the same logits as the model's decode steps (window, RoPE
     positions and left padding included), and the cache ends in the same state."""
-    student = _student(preset)
+    student = jittered_student(preset)
     ids, mask = _prompt("cpu")
     with torch.no_grad():
         ref, ref_cache = _reference(student, ids, mask, 6)
@@ -64,7 +53,7 @@ def test_static_steps_equal_the_models_own(preset):
 
 
 def test_bad_uses_are_refused():
-    student = _student("lawcat")
+    student = jittered_student("lawcat")
     with pytest.raises(LawcatError, match="LawcatCache of a prefill"):
         StaticDecoder(student, student.new_cache())
     ids, mask = _prompt("cpu")
@@ -81,7 +70,7 @@ def test_bad_uses_are_refused():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("preset,backend", [("lawcat", "fla"), ("lawcat", "triton"), ("lolcats", "fla")])
 def test_graph_replays_equal_the_models_steps_on_cuda(preset, backend):
-    student = _student(preset, "cuda", gla_backend=backend)
+    student = jittered_student(preset, "cuda", gla_backend=backend)
     ids, mask = _prompt("cuda", T=300)
     with torch.no_grad():
         ref, _ = _reference(student, ids, mask, 8)

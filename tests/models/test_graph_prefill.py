@@ -3,20 +3,9 @@ padded forward as it is; CUDA: the same through captured graphs)."""
 import pytest
 import torch
 
-from lawcat import LawcatConfig, linearize
 from lawcat.errors import LawcatError
 from lawcat.models.graph_prefill import GraphedPrefill, bucket_of
-from tests.conftest import make_teacher
-
-
-def _student(preset, device="cpu", **cfg):
-    torch.manual_seed(0)
-    student = linearize(make_teacher("llama", num_hidden_layers=2),
-                        LawcatConfig.from_preset(preset, chunk_size=16, **cfg))
-    for p in student.lawcat_parameters():  # off the identity-like init
-        with torch.no_grad():
-            p.add_(0.05 * torch.randn_like(p))
-    return student.to(device).eval()
+from tests.conftest import jittered_student
 
 
 def _prompt(device, B=2, T=90, pad_row=True):
@@ -62,7 +51,7 @@ def test_a_padded_bucket_gives_the_prompts_own_prefill(preset, pad_row):
     """90 tokens in a 128-token bucket (38 padded columns in front): the same last logits, the same state in every
     layer (window, RoPE positions and the caller's own padding included), the same count of columns, and decoding
     goes on from it exactly as from model.prefill."""
-    student = _student(preset)
+    student = jittered_student(preset)
     ids, mask = _prompt("cpu", pad_row=pad_row)
     prefill = GraphedPrefill(student, max_tokens=256, min_tokens=32)
     got = prefill(ids, mask)
@@ -72,7 +61,7 @@ def test_a_padded_bucket_gives_the_prompts_own_prefill(preset, pad_row):
 
 def test_a_bucket_serves_again_and_hands_out_caches_of_its_own():
     """A second prompt in the same bucket reuses it; the first call's cache and logits are not overwritten."""
-    student = _student("lawcat")
+    student = jittered_student("lawcat")
     prefill = GraphedPrefill(student, max_tokens=128, min_tokens=128)
     a, _ = _prompt("cpu", T=100, pad_row=False)
     b, _ = _prompt("cpu", T=70, pad_row=False)
@@ -90,7 +79,7 @@ def test_a_bucket_serves_again_and_hands_out_caches_of_its_own():
 
 def test_model_prefill_graph_switch():
     """prefill(graph=True) goes through the model's GraphedPrefill for short prompts and as it is beyond 4K."""
-    student = _student("lawcat")
+    student = jittered_student("lawcat")
     ids, mask = _prompt("cpu")
     _assert_same_prefill(student, student.prefill(ids, attention_mask=mask, graph=True),
                          student.prefill(ids, attention_mask=mask), 1e-5)
@@ -100,7 +89,7 @@ def test_model_prefill_graph_switch():
 
 
 def test_a_model_whose_tensors_moved_is_captured_again():
-    student = _student("lawcat")
+    student = jittered_student("lawcat")
     prefill = GraphedPrefill(student, max_tokens=128, min_tokens=128)
     ids, _ = _prompt("cpu", pad_row=False)
     prefill(ids)
@@ -114,7 +103,7 @@ def test_a_model_whose_tensors_moved_is_captured_again():
 
 
 def test_bad_uses_are_refused():
-    student = _student("lawcat")
+    student = jittered_student("lawcat")
     prefill = GraphedPrefill(student, max_tokens=128, min_tokens=32)
     ids, mask = _prompt("cpu", T=90)
     with pytest.raises(LawcatError, match="1 to 128 tokens"):
@@ -133,7 +122,7 @@ def test_bad_uses_are_refused():
                                             ("lawcat-rope", "triton")])
 def test_graph_replays_equal_the_models_prefill_on_cuda(preset, backend):
     """Captured buckets: each replay equals model.prefill, for prompts of two lengths in one bucket and another."""
-    student = _student(preset, "cuda", gla_backend=backend)
+    student = jittered_student(preset, "cuda", gla_backend=backend)
     prefill = GraphedPrefill(student, max_tokens=512, min_tokens=128)
     for T in (90, 120, 300):
         ids, mask = _prompt("cuda", T=T)
