@@ -197,48 +197,51 @@ cmd_bench() {
   tail -60 $OUT/bench/bench.log
 }
 
-# Five benches share the call's time: the batch-1 table 40 % of it, both compiled steps (student, teacher) 16 %,
-# graphed short prefills (1K-4K) at most 50 s, prefill with compiled norms and MLPs (4K-32K) at most 80 s, prefill
-# profiles at 8K and 1K at most 45 s each, and the batched decode what is left, if a minute is. Each bench skips the
-# points its time budget cannot fit and still writes a complete bench.json.
+# One part of the speed call (uses cmd_speed's $dir): at most CAP seconds and never past the deadline less 20 s,
+# skipped when under 30 s would be left; an argument TIME_BUDGET becomes the bench's own budget (85 % of its time,
+# so it ends with a complete bench.json). The archive is rewritten after every part: a call cut short still brings
+# back the parts that finished.
+speed_part() {
+  local name=$1 cap=$2 t args=() a; shift 2
+  t=$(( $(left) - 20 )); (( t > cap )) && t=$cap
+  if (( t < 30 )); then echo "$name: skipped, $(left) s left" | tee -a $dir/skipped.log; return 0; fi
+  for a in "$@"; do [ "$a" = TIME_BUDGET ] && a=$(( t * 85 / 100 )); args+=("$a"); done
+  timeout -k 5 $t "${args[@]}" > $dir/$name.log 2>&1
+  echo "$name exit $?" >> $dir/$name.log
+  tar czf $OUT/speed.tar.gz -C $dir .
+}
+
+# The parts, in order of value: the batch-1 table (40 % of the call), the compiled student step beside the compiled
+# teacher (16 %), graphed short prefills (50 s), prefill with compiled norms and MLPs (80 s), prefill profiles at 8K
+# and 1K (45 s each), and the batched decode with whatever is left (measured before:
+# results/bench/h100-speed-2026-12-06). Each bench skips the points its budget cannot fit.
 cmd_speed() {
   local arch=${1:-llama-3.2-1b} dir=/tmp/speed
   source $HERE/unpack_wheels.sh
   record_machine
   rm -rf $dir && mkdir -p $dir
   local first=$(( $(left) * 40 / 100 )) second=$(( $(left) * 16 / 100 ))
-  timeout -k 10 $first python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,decode,op,matmul \
-    --lengths 1k..128k --decode-contexts 1k,4k,16k,32k --decode-graph --teacher-decode dynamic,graph,compiled \
-    --time-budget $(( first - 30 )) --out $dir/batch1 > $dir/batch1.log 2>&1
-  echo "batch-1 bench exit $?" >> $dir/batch1.log
-  # The compiled student beside the compiled teacher in one run, so their ratio is side by side.
-  timeout -k 10 $second python3 -m lawcat.cli bench $arch --gla-backend triton --what decode --teacher-decode compiled \
-    --decode-contexts 1k,32k --decode-compile --time-budget $(( second - 20 )) --out $dir/student-compiled \
-    > $dir/student-compiled.log 2>&1
-  echo "compiled-student bench exit $?" >> $dir/student-compiled.log
-  # Short prompts replayed from CUDA graphs, both models (the student's in its bucket, the teacher's at each length).
-  timeout -k 10 50 python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,matmul --lengths 1k..4k \
-    --prefill-graph --time-budget 38 --out $dir/prefill-graph > $dir/prefill-graph.log 2>&1
-  echo "graphed-prefill bench exit $?" >> $dir/prefill-graph.log
-  # The same batch-1 prefill with both models' norms and MLPs compiled (fused element-wise work), 4K-32K.
-  timeout -k 10 80 python3 -m lawcat.cli bench $arch --gla-backend triton --what prefill,op,matmul --lengths 4k..32k \
-    --compile-blocks --time-budget 62 --out $dir/prefill-compiled-blocks > $dir/prefill-compiled-blocks.log 2>&1
-  echo "compiled-blocks bench exit $?" >> $dir/prefill-compiled-blocks.log
-  # Where the prefill's time over its floor goes: student prefills under torch.profiler, by kernel, at 8K (1.8x its
-  # floor) and at 1K (slower than the teacher: launches and host work, not FLOPs).
+  local bench="python3 -m lawcat.cli bench $arch --gla-backend triton"
+  speed_part batch1 $first $bench --what prefill,decode,op,matmul --lengths 1k..128k \
+    --decode-contexts 1k,4k,16k,32k --decode-graph --teacher-decode dynamic,graph,compiled \
+    --time-budget TIME_BUDGET --out $dir/batch1
+  # the compiled student beside the compiled teacher in one run, so their ratio is side by side
+  speed_part student-compiled $second $bench --what decode --teacher-decode compiled --decode-contexts 1k,32k \
+    --decode-compile --time-budget TIME_BUDGET --out $dir/student-compiled
+  # short prompts replayed from CUDA graphs, both models; 1.5K and 3K sit in a bucket with padding, the others fill it
+  speed_part prefill-graph 50 $bench --what prefill,matmul --lengths 1024,1536,2048,3072,4096 --prefill-graph \
+    --time-budget TIME_BUDGET --out $dir/prefill-graph
+  # the batch-1 prefill with both models' norms and MLPs compiled (fused element-wise work)
+  speed_part prefill-compiled-blocks 80 $bench --what prefill,op,matmul --lengths 4k..32k --compile-blocks \
+    --time-budget TIME_BUDGET --out $dir/prefill-compiled-blocks
+  # where the prefill's time over its floor goes, by kernel: at 8K (1.8x its floor) and 1K (slower than the teacher)
   for T in 8192 1024; do
-    timeout -k 10 45 python3 benchmarks/profile_prefill.py $arch --length $T --gla-backend triton \
-      --out $dir/profile-prefill-$T.json > $dir/profile-prefill-$T.log 2>&1
-    echo "prefill profile exit $?" >> $dir/profile-prefill-$T.log
+    speed_part profile-prefill-$T 45 python3 benchmarks/profile_prefill.py $arch --length $T --gla-backend triton \
+      --out $dir/profile-prefill-$T.json
   done
-  if [ $(left) -ge 60 ]; then  # measured before (results/bench/h100-speed-2026-12-06): what time is left
-    timeout -k 10 $(( $(left) - 10 )) python3 -m lawcat.cli bench $arch --gla-backend triton --what decode \
-      --decode-contexts 32k --decode-batches 1,16,64 --decode-graph --teacher-decode dynamic,graph \
-      --time-budget $(( $(left) - 40 )) --out $dir/batched > $dir/batched.log 2>&1
-    echo "batched bench exit $?" >> $dir/batched.log
-  fi
-  # A call brings back at most 8 files: the folders in one archive, two tables beside it to read at once.
-  tar czf $OUT/speed.tar.gz -C $dir .
+  speed_part batched 100000 $bench --what decode --decode-contexts 32k --decode-batches 1,16,64 --decode-graph \
+    --teacher-decode dynamic,graph --time-budget TIME_BUDGET --out $dir/batched
+  # a call brings back at most 8 files: the folders in one archive, two tables beside it to read at once
   cp $dir/batch1/bench.md $OUT/batch1.md 2>/dev/null; cp $dir/batched/bench.md $OUT/batched.md 2>/dev/null
   tail -n 2 $dir/*.log
 }

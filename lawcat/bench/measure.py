@@ -90,13 +90,16 @@ def measure_prefill(teacher, student, info, s: BenchSettings, device, planner, e
             rec = {**base, **m.as_record()}
             if graphed:
                 rec["prefill_graph"] = True
-            if name == "student":
+            elif name == "student":
                 rec["chunk_size"] = s.chunk_size
             fl = prefill_flops(info["shape_obj"], T, name, lawcat, logits_tokens=1, batch=s.batch)
             rec["flops_breakdown"] = fl
             emit(with_flops(rec, fl["total"], rate, s.batch * T))
             planner.done(series, T, rec)
         ids = None  # not `del`: the timed closures above refer to it
+        free_memory(device)
+    if student is not None:  # the graphed buckets' memory pool would stay reserved through the later points
+        student.__dict__.pop("_graphed_prefill", None)
         free_memory(device)
 
 

@@ -83,6 +83,10 @@ class BenchSettings:
                 raise BenchError(f"{name} must be positive token counts")
         if self.decode_graph and self.decode_compile:
             raise BenchError("choose one of decode_graph and decode_compile for the student's decode step")
+        if self.prefill_graph and not self.teacher_cache:
+            # transformers reads a capture as tracing: without a cache its mask then leaves SDPA's causal fast path,
+            # so the graphed teacher would be timed on a slower path than its eager one
+            raise BenchError("prefill_graph times the teacher with its KV cache built; drop --no-teacher-cache")
         if any(int(b) < 1 for b in self.decode_batches or []):
             raise BenchError("decode_batches must be batch sizes >= 1")
         if self.batch < 1 or self.repeats < 1 or self.chunk_size < 1:

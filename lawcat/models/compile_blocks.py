@@ -8,11 +8,15 @@ norm is one kernel and the SiLU product is fused. The student shares these modul
 (lawcat.models.modeling.LawcatDecoderLayer), so compiling them speeds up both alike, which keeps a comparison fair.
 
 `nn.Module.compile` compiles in place: the parameters, their names and the state dict stay as they are, so a
-compiled model saves, loads and trains as before. Shapes are dynamic, so one compilation serves every prompt
-length (a one-token step is compiled once more).
+compiled model saves, loads and trains as before. Shapes are dynamic, so prompt lengths do not each recompile;
+a one-token step, another batch size, grad mode or dtype each add a compiled entry. From torch 2.5 dynamo treats
+the modules' parameters as inputs (`inline_inbuilt_nn_modules`), so one entry serves every layer; before that each
+layer adds its own, and compile_blocks raises dynamo's entry limit to fit them rather than let later layers run
+eagerly unannounced.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 _BLOCKS = ("input_layernorm", "post_attention_layernorm", "mlp")
@@ -29,6 +33,9 @@ def compile_blocks(model: nn.Module, **compile_kwargs) -> int:
         raise ValueError(f"{type(model).__name__} has no model.layers: compile_blocks takes a Llama-style causal LM "
                          "(a teacher of a supported family, or its student)")
     compile_kwargs.setdefault("dynamic", True)
+    dynamo = torch._dynamo.config
+    if not getattr(dynamo, "inline_inbuilt_nn_modules", True):  # torch < 2.5: guards per layer instance
+        dynamo.cache_size_limit = max(dynamo.cache_size_limit, 8 * (len(layers) + 1))
     modules = [getattr(layer, name) for layer in layers for name in _BLOCKS if getattr(layer, name, None) is not None]
     if getattr(base, "norm", None) is not None:
         modules.append(base.norm)

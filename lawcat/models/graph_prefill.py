@@ -53,8 +53,13 @@ class _Bucket:
         self.graph = self.logits = None
         self.weights = _weight_addresses(model)
         if capture:
-            with torch.no_grad():
-                self.graph, self.logits = capture_graph(self._forward, warmup, pool=pool)
+            try:
+                with torch.no_grad(), torch.cuda.device(device):
+                    self.graph, self.logits = capture_graph(self._forward, warmup, pool=pool)
+            except RuntimeError as e:  # e.g. a host sync in the forward (gla_backend "reference" asks for a minimum)
+                raise LawcatError(f"this student's prefill cannot be captured in a CUDA graph (gla_backend "
+                                  f"{model.config.gla_backend!r}): {str(e).strip()[:200]}; prefill without graph=True, "
+                                  "or use the triton, fla or auto backend") from e
 
     def _forward(self) -> torch.Tensor:
         """The prompt's forward from a fresh state: the cache zeroed in place (a zero state is a fresh one)."""
@@ -100,14 +105,22 @@ class GraphedPrefill:
         self.buckets: dict[tuple, _Bucket] = {}
         self.pool = None
 
+    def __getstate__(self):
+        """Pickled (or deep-copied, with the model) without its captured graphs: a copy captures its own."""
+        return {**self.__dict__, "buckets": {}, "pool": None}
+
     def takes(self, ids: torch.Tensor) -> bool:
         """Whether a prompt is short enough for a bucket."""
         return 0 < ids.shape[1] <= self.max_tokens
 
-    @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
         """(logits of the last position [B, vocab], LawcatCache) for a prompt of 1..max_tokens tokens: the same as
         `model.prefill(input_ids, attention_mask)`, up to rounding."""
+        # The buckets' buffers outlive the call: made under inference mode, no later call outside it could write them.
+        with torch.no_grad(), torch.inference_mode(False):
+            return self._prefill(input_ids, attention_mask)
+
+    def _prefill(self, input_ids, attention_mask):
         if input_ids.dim() != 2:
             raise LawcatError(f"input_ids must be [batch, tokens], got shape {tuple(input_ids.shape)}")
         if not self.takes(input_ids):
@@ -123,7 +136,8 @@ class GraphedPrefill:
         key = (input_ids.shape[0], bucket_of(input_ids.shape[1], self.min_tokens), device)
         bucket = self.buckets.get(key)
         if bucket is not None and bucket.weights != _weight_addresses(self.model):
-            bucket = None  # the model's tensors moved since this bucket was captured
+            # the model's tensors moved (to another device or dtype) since the capture: every bucket is stale
+            self.buckets, self.pool, bucket = {}, None, None
         if bucket is None:
             if capture and self.pool is None:
                 self.pool = torch.cuda.graph_pool_handle()

@@ -349,19 +349,42 @@ def test_global_warmup_prefills_the_student_in_two_chunks_too(pair, monkeypatch)
     assert any(T > chunk for T, chunk in chunk_sizes), chunk_sizes
 
 
-def test_prefill_graph_points(pair):
+def test_prefill_graph_points(pair, monkeypatch):
     """--prefill-graph: short prefill points of both models are marked as graphed and time the bucketed path (plain
-    padded runs on CPU, where nothing is captured); the student's prompt went through its bucket."""
+    padded runs on CPU, where nothing is captured); the student's buckets are let go after the prefill points."""
     teacher, student, info = pair
-    res = run_bench(teacher, student, _settings(what=("prefill",), prefill_graph=True), device="cpu", info=info)
+    graph_args = []
+    real = type(student).prefill
+
+    def spy(self, ids, *args, graph=False, **kw):
+        graph_args.append(graph)
+        return real(self, ids, *args, graph=graph, **kw)
+
+    monkeypatch.setattr(type(student), "prefill", spy)
+    res = run_bench(teacher, student, _settings(what=("prefill",), prefill_graph=True, global_warmup=False),
+                    device="cpu", info=info)
     validate_results(res)
     for T in LENGTHS:
         for name in ("teacher", "student"):
             rec = _get(res, "prefill", name, T)
             assert rec["status"] == "ok" and rec["prefill_graph"] is True
-    assert (1, 256, torch.device("cpu")) in student._graphed_prefill.buckets
+    assert graph_args and all(graph_args) and "_graphed_prefill" not in student.__dict__
     plain = run_bench(teacher, student, _settings(what=("prefill",)), device="cpu", info=info)
     assert "prefill_graph" not in _get(plain, "prefill", "student", 64)
+    with pytest.raises(BenchError, match="no-teacher-cache"):
+        _settings(prefill_graph=True, teacher_cache=False).validate()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_prefill_graph_points_capture_both_models_on_cuda():
+    teacher, student, info = load_pair(arch="tiny-llama", device="cuda", dtype=torch.bfloat16, gla_backend="triton")
+    res = run_bench(teacher, student, _settings(what=("prefill",), prefill_graph=True, warmup=1, repeats=3),
+                    device="cuda", info=info)
+    for T in LENGTHS:
+        for name in ("teacher", "student"):
+            rec = _get(res, "prefill", name, T)
+            assert rec["status"] == "ok" and rec["prefill_graph"] is True, rec.get("error")
 
 
 def test_cli_prefill_graph_reaches_the_points(tmp_path):

@@ -10,7 +10,7 @@ import profiling  # noqa: E402
 
 
 def test_wall_time_is_the_median_of_the_runs():
-    delays = iter([0.0, 0.05, 0.0])  # one slow run among three: the median ignores it
+    delays = iter([0.0, 0.3, 0.0])  # one slow run among three: the median ignores it (the mean would be 100 ms)
     calls = []
 
     def run():
@@ -19,4 +19,4 @@ def test_wall_time_is_the_median_of_the_runs():
 
     ms = profiling.wall_ms_per_run(run, 3, cuda=False)
     assert len(calls) == 3
-    assert ms < 40
+    assert ms < 50

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lawcat.errors import LawcatError
-from lawcat.models.graph_prefill import GraphedPrefill, bucket_of
+from lawcat.models.graph_prefill import MAX_TOKENS, GraphedPrefill, bucket_of
 from tests.conftest import jittered_student
 
 
@@ -84,8 +84,32 @@ def test_model_prefill_graph_switch():
     _assert_same_prefill(student, student.prefill(ids, attention_mask=mask, graph=True),
                          student.prefill(ids, attention_mask=mask), 1e-5)
     assert list(student._graphed_prefill.buckets) == [(2, 256, ids.device)]
+    long_ids, _ = _prompt("cpu", T=MAX_TOKENS + 1, pad_row=False)
+    _assert_same_prefill(student, student.prefill(long_ids, graph=True), student.prefill(long_ids), 1e-5)
+    assert list(student._graphed_prefill.buckets) == [(2, 256, ids.device)]  # no bucket for it
     with pytest.raises(ValueError, match="fresh sequence"):
         student.prefill(ids, graph=True, cache=student.new_cache())
+
+
+def test_inference_mode_first_does_not_spoil_later_calls():
+    """A bucket made under torch.inference_mode serves later calls outside it (its buffers are ordinary tensors)."""
+    student = jittered_student("lawcat")
+    prefill = GraphedPrefill(student, max_tokens=128, min_tokens=128)
+    ids, _ = _prompt("cpu", pad_row=False)
+    with torch.inference_mode():
+        first = prefill(ids)
+    _assert_same_prefill(student, prefill(ids), first, 0)
+
+
+def test_a_model_copy_captures_its_own_buckets():
+    import copy
+
+    student = jittered_student("lawcat")
+    ids, _ = _prompt("cpu", pad_row=False)
+    student.prefill(ids, graph=True)
+    twin = copy.deepcopy(student)
+    assert twin._graphed_prefill.model is twin and twin._graphed_prefill.buckets == {}
+    _assert_same_prefill(twin, twin.prefill(ids, graph=True), student.prefill(ids, graph=True), 0)
 
 
 def test_a_model_whose_tensors_moved_is_captured_again():
@@ -124,8 +148,20 @@ def test_graph_replays_equal_the_models_prefill_on_cuda(preset, backend):
     """Captured buckets: each replay equals model.prefill, for prompts of two lengths in one bucket and another."""
     student = jittered_student(preset, "cuda", gla_backend=backend)
     prefill = GraphedPrefill(student, max_tokens=512, min_tokens=128)
-    for T in (90, 120, 300):
-        ids, mask = _prompt("cuda", T=T)
-        got = prefill(ids, mask)
-        assert prefill.buckets[(2, bucket_of(T, 128), ids.device)].graph is not None
+    prompts, results = [_prompt("cuda", T=T) for T in (90, 120, 300)], []
+    for ids, mask in prompts:
+        results.append(prefill(ids, mask))
+        assert prefill.buckets[(2, bucket_of(ids.shape[1], 128), ids.device)].graph is not None
+    # checked after all the replays: a later replay (same bucket, or another sharing the pool) overwrote nothing
+    for (ids, mask), got in zip(prompts, results):
         _assert_same_prefill(student, got, student.prefill(ids, attention_mask=mask), 2e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_forward_that_cannot_be_captured_is_one_clear_error():
+    """The reference GLA asks the device for a minimum (a host sync), which no capture allows."""
+    student = jittered_student("lawcat", "cuda", gla_backend="reference")
+    ids, mask = _prompt("cuda")
+    with pytest.raises(LawcatError, match="cannot be captured"):
+        GraphedPrefill(student, max_tokens=128, min_tokens=128)(ids, mask)
