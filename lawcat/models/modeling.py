@@ -286,11 +286,11 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
         if graph:
             if cache is not None:
                 raise ValueError("prefill(graph=True) starts a fresh sequence; it takes no cache to continue")
-            graphed = self.__dict__.get("_graphed_prefill")
+            graphed = getattr(self, "_graphed_prefill", None)  # a plain attribute: not a module, never saved
             if graphed is None:
                 from .graph_prefill import GraphedPrefill
 
-                graphed = self.__dict__["_graphed_prefill"] = GraphedPrefill(self)
+                graphed = self._graphed_prefill = GraphedPrefill(self)
             if graphed.takes(input_ids):
                 return graphed(input_ids, attention_mask)
         cache = cache if cache is not None else self.new_cache()
