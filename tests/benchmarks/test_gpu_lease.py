@@ -140,3 +140,28 @@ def test_run_drift_measures_a_finished_student_once(tmp_path):
     [call] = (tmp_path / "home" / "calls").read_text().splitlines()
     assert call.startswith(f"-m lawcat.cli viz lm-drift {run} --text books:test --length 2k")
     assert lines == ["run on 2,048 tokens of books:test: teacher 2.81 nats; student 3.17 nats", "lm-drift exit 0"]
+
+
+def test_speed_parts_keep_to_the_time_left_and_archive_after_each(tmp_path):
+    """speed_part: a part runs for at most its cap and never past the deadline less 20 s, its TIME_BUDGET argument
+    becomes 85 % of that, a part with under 30 s left is skipped, and the archive holds every finished part."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    out.mkdir()
+    work.mkdir()
+    script = f'''
+        OUT={out}; dir={work}; DEADLINE=$(( $(date +%s) + 100 ))
+        left() {{ echo $(( DEADLINE - $(date +%s) )); }}
+        source <(sed -n "/^speed_part() {{/,/^}}/p" {LEASE})
+        speed_part capped 40 echo budget TIME_BUDGET
+        speed_part by-deadline 100000 echo budget TIME_BUDGET
+        DEADLINE=$(( $(date +%s) + 45 ))
+        speed_part late 60 echo never
+    '''
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert (work / "capped.log").read_text().split()[:2] == ["budget", "34"]  # 85 % of its 40 s cap
+    deadline_budget = int((work / "by-deadline.log").read_text().split()[1])
+    assert 60 <= deadline_budget <= 68  # 85 % of the ~80 s before the deadline's 20 s reserve
+    assert not (work / "late.log").exists() and "late: skipped" in (work / "skipped.log").read_text()
+    listed = subprocess.run(["tar", "tzf", str(out / "speed.tar.gz")], capture_output=True, text=True).stdout
+    assert "./capped.log" in listed and "./by-deadline.log" in listed
