@@ -30,9 +30,10 @@
 #                                                          default llama-3.2-1b) in one call: prefill, the attention
 #                                                          operator and the matmul rate at 1K-128K, decode against
 #                                                          every teacher path at batch 1, the student's step
-#                                                          compiled beside the compiled teacher, a prefill
-#                                                          profile at 8K, batched decode
-#                                                          at 32K; $OUT/speed.tar.gz
+#                                                          compiled beside the compiled teacher, short prompts
+#                                                          from CUDA graphs, prefill with compiled norms and
+#                                                          MLPs, prefill profiles at 8K and 1K, batched decode
+#                                                          at 32K (what time is left); $OUT/speed.tar.gz
 #   bash benchmarks/gpu/lease.sh run COMMAND ...           any command (a benchmarks/*.py script) with the wheels and,
 #                                                          when staged, the teacher in place; output in $OUT/run.log
 #

@@ -22,13 +22,20 @@ from torch import nn
 _BLOCKS = ("input_layernorm", "post_attention_layernorm", "mlp")
 
 
+def _block_modules(model: nn.Module) -> list[nn.Module]:
+    """Each decoder layer's norms and MLP, then the final norm: the modules compile_blocks compiles."""
+    base = getattr(model, "model", None)
+    layers = getattr(base, "layers", None) or []
+    modules = [getattr(layer, name, None) for layer in layers for name in _BLOCKS] + [getattr(base, "norm", None)]
+    return [m for m in modules if m is not None]
+
+
 def compile_blocks(model: nn.Module, **compile_kwargs) -> int:
     """Compile each decoder layer's norms and MLP, and the final norm, of a teacher or a student in place.
 
     compile_kwargs go to torch.compile (default dynamic=True). Modules already compiled are left as they are.
     Returns how many modules were compiled now."""
-    base = getattr(model, "model", None)
-    layers = getattr(base, "layers", None)
+    layers = getattr(getattr(model, "model", None), "layers", None)
     if layers is None:
         raise ValueError(f"{type(model).__name__} has no model.layers: compile_blocks takes a Llama-style causal LM "
                          "(a teacher of a supported family, or its student)")
@@ -36,11 +43,8 @@ def compile_blocks(model: nn.Module, **compile_kwargs) -> int:
     dynamo = torch._dynamo.config
     if not getattr(dynamo, "inline_inbuilt_nn_modules", True):  # torch < 2.5: guards per layer instance
         dynamo.cache_size_limit = max(dynamo.cache_size_limit, 8 * (len(layers) + 1))
-    modules = [getattr(layer, name) for layer in layers for name in _BLOCKS if getattr(layer, name, None) is not None]
-    if getattr(base, "norm", None) is not None:
-        modules.append(base.norm)
     count = 0
-    for module in modules:
+    for module in _block_modules(model):
         if getattr(module, "_compiled_call_impl", None) is None:
             module.compile(**compile_kwargs)
             count += 1
@@ -49,7 +53,4 @@ def compile_blocks(model: nn.Module, **compile_kwargs) -> int:
 
 def compiled_blocks(model: nn.Module) -> int:
     """How many of a model's norm and MLP modules are compiled (compile_blocks)."""
-    base = getattr(model, "model", None)
-    layers = getattr(base, "layers", None) or []
-    modules = [getattr(layer, name, None) for layer in layers for name in _BLOCKS] + [getattr(base, "norm", None)]
-    return sum(getattr(m, "_compiled_call_impl", None) is not None for m in modules if m is not None)
+    return sum(getattr(m, "_compiled_call_impl", None) is not None for m in _block_modules(model))

@@ -36,6 +36,19 @@ def results(pair):
     return run_bench(teacher, student, _settings(), device="cpu", info=info)
 
 
+def _record_prefills(monkeypatch, student) -> list:
+    """Each call of the student's prefill from now on, as (tokens, keyword arguments)."""
+    calls = []
+    real = type(student).prefill
+
+    def spy(self, ids, *args, **kw):
+        calls.append((ids.shape[1], kw))
+        return real(self, ids, *args, **kw)
+
+    monkeypatch.setattr(type(student), "prefill", spy)
+    return calls
+
+
 def _get(results, kind, model, length):
     return next(r for r in results["records"] if (r["kind"], r["model"], r["length"]) == (kind, model, length))
 
@@ -335,32 +348,18 @@ def test_global_warmup_prefills_the_student_in_two_chunks_too(pair, monkeypatch)
     from lawcat.bench.measure import global_warmup
 
     teacher, student, info = pair
-    chunk_sizes = []
-    real = type(student).prefill
-
-    def spy(self, ids, *args, chunk_size=8192, **kw):
-        chunk_sizes.append((ids.shape[1], chunk_size))
-        return real(self, ids, *args, chunk_size=chunk_size, **kw)
-
-    monkeypatch.setattr(type(student), "prefill", spy)
+    calls = _record_prefills(monkeypatch, student)
     # chunks longer than the warm-up's prompt: its ordinary prefill is a single chunk
     out = global_warmup({"teacher": teacher, "student": student}, info, _settings(chunk_size=4096), "cpu")
     assert "student_error" not in out and "teacher_error" not in out
-    assert any(T > chunk for T, chunk in chunk_sizes), chunk_sizes
+    assert any(T > kw.get("chunk_size", 8192) for T, kw in calls), calls
 
 
 def test_prefill_graph_points(pair, monkeypatch):
     """--prefill-graph: short prefill points of both models are marked as graphed and time the bucketed path (plain
     padded runs on CPU, where nothing is captured); the student's buckets are let go after the prefill points."""
     teacher, student, info = pair
-    graph_args = []
-    real = type(student).prefill
-
-    def spy(self, ids, *args, graph=False, **kw):
-        graph_args.append(graph)
-        return real(self, ids, *args, graph=graph, **kw)
-
-    monkeypatch.setattr(type(student), "prefill", spy)
+    calls = _record_prefills(monkeypatch, student)
     res = run_bench(teacher, student, _settings(what=("prefill",), prefill_graph=True, global_warmup=False),
                     device="cpu", info=info)
     validate_results(res)
@@ -368,7 +367,7 @@ def test_prefill_graph_points(pair, monkeypatch):
         for name in ("teacher", "student"):
             rec = _get(res, "prefill", name, T)
             assert rec["status"] == "ok" and rec["prefill_graph"] is True
-    assert graph_args and all(graph_args) and "_graphed_prefill" not in student.__dict__
+    assert calls and all(kw.get("graph") for _, kw in calls) and "_graphed_prefill" not in student.__dict__
     plain = run_bench(teacher, student, _settings(what=("prefill",)), device="cpu", info=info)
     assert "prefill_graph" not in _get(plain, "prefill", "student", 64)
     with pytest.raises(BenchError, match="no-teacher-cache"):
