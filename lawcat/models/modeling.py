@@ -4,25 +4,27 @@ The module tree mirrors the teacher's (model.embed_tokens, model.layers.N.self_a
 a teacher state dict loads by name and a checkpoint only has to store what LAWCAT adds or changes. The
 decoder loop is written here rather than borrowed from the teacher's class: it needs the 2-D padding mask and
 the recurrent cache, and it must never build the O(T^2) masks a softmax model needs.
+
+What transformers' generate() needs lives in generation.py (GenerationHooks), save_pretrained / from_pretrained in
+persistence.py (PretrainedIO); both are mixins of LawcatForCausalLM.
 """
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
-from transformers.generation.configuration_utils import GenerationMode
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from ..errors import CheckpointError, UnsupportedTeacherError
+from ..errors import UnsupportedTeacherError
 from ..layers.attention import LawcatAttention
 from .cache import CACHE_FIELD, LawcatCache
 from .config import SUPPORTED_FAMILIES, LawcatConfig, teacher_config_dict
 from .fingerprint import teacher_fingerprint
-from .graph_decode import GraphedSteps, is_decode_step
+from .generation import GenerationHooks
+from .persistence import PretrainedIO
 
 
 class LawcatDecoderLayer(nn.Module):
@@ -74,12 +76,12 @@ class LawcatModel(nn.Module):
         self.rotary_emb = teacher_base.rotary_emb
 
 
-class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
+class LawcatForCausalLM(GenerationHooks, PretrainedIO, PreTrainedModel, GenerationMixin):
     config_class = LawcatConfig
     base_model_prefix = "model"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
-    _is_stateful = True  # the cache cannot be rolled back (generate() refuses what needs it: _UNSUPPORTED_MODES)
+    _is_stateful = True  # the cache cannot be rolled back (generate() refuses what needs it: generation.py)
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
     _no_split_modules = ["LawcatDecoderLayer"]
 
@@ -222,57 +224,6 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
             cache.write_positions(following)
         return self.model.rotary_emb(x, pos)
 
-    # ---- generation --------------------------------------------------------------------------------------
-    def generate(self, inputs=None, generation_config=None, *args, **kwargs):
-        """transformers' generate(), once the request is one a recurrent state can serve (`_unsupported_reason`)."""
-        config = copy.deepcopy(generation_config if generation_config is not None else self.generation_config)
-        for key, value in kwargs.items():  # the per-call overrides, as generate() applies them
-            if hasattr(config, key):
-                setattr(config, key, value)
-        reason = _unsupported_reason(config, kwargs.get("assistant_model"), kwargs.get("custom_generate"))
-        if reason:
-            raise ValueError(reason)
-        return super().generate(inputs, generation_config, *args, **kwargs)
-
-    def _prepare_cache_for_generation(self, generation_config, model_kwargs, *args, **kwargs):
-        reason = _unsupported_cache_reason(generation_config)  # the final config may take it from the model's
-        if reason:
-            raise ValueError(reason)
-        given = next((model_kwargs[k] for k in ("cache", "past_key_values") if model_kwargs.get(k) is not None), None)
-        if given is not None:
-            given._is_user_defined = True  # generate() then treats it as the caller's, which outlives the call
-        elif generation_config.use_cache is not False:
-            model_kwargs[CACHE_FIELD] = self.new_cache()
-
-    def get_compiled_call(self, compile_config):
-        """The forward generate() calls where it compiles (CUDA, XPU, MPS; anywhere compile_config._compile_all_devices
-        allows). Prefills (a fresh cache, chunks of any length) run as they are; one-token steps over the cache:
-
-        - without a compile_config (generate()'s default), go to a StaticDecoder (graph_decode.GraphedSteps): on
-          CUDA each step is a replay of one captured CUDA graph, fla's kernels included, which torch.compile cannot
-          see into (lawcat.ops.fla_backend hides its one-token kernel from it, breaking the graph at every layer);
-        - with one, go to transformers' torch.compile of the forward."""
-        if compile_config is None:
-            return GraphedSteps(self)
-        compiled = super().get_compiled_call(compile_config)
-
-        def call(**inputs):
-            return compiled(**inputs) if is_decode_step(inputs) else self(**inputs)
-
-        return call
-
-    def prepare_inputs_for_generation(self, input_ids, *args, attention_mask=None, **kwargs):
-        """transformers' inputs, with only the last T columns of the 2-D mask (all the forward reads). A decode step
-        then always has inputs of one shape (a mask growing by a column per token would make a compiled step
-        recompile or re-record its CUDA graph every token), and transformers does not turn the mask into the 4-D one
-        it builds for a compileable KV cache."""
-        inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
-        if attention_mask is not None:
-            tokens = inputs["input_ids"] if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
-            mask = attention_mask[:, -tokens.shape[1]:]
-            inputs["attention_mask"] = mask.to(tokens.device).contiguous()
-        return inputs
-
     @torch.no_grad()
     def prefill(self, input_ids, attention_mask=None, chunk_size: int = 8192, cache: LawcatCache | None = None,
                 graph: bool = False):
@@ -301,161 +252,3 @@ class LawcatForCausalLM(PreTrainedModel, GenerationMixin):
                        use_cache=True, logits_to_keep=1)
             logits = out.logits[:, -1]
         return logits, cache
-
-    # ---- persistence (see checkpoint.py) -----------------------------------------------------------------
-    def save_pretrained(self, save_directory, tokenizer=None, merged: bool = False, state=None, *, state_dict=None,
-                        max_shard_size=None, safe_serialization: bool = True, is_main_process: bool = True,
-                        push_to_hub: bool = False, **kwargs):
-        """Write config, generation config, tokenizer, the Auto-class loader and the non-teacher tensors (or
-        everything, merged=True), atomically. `state_dict` is transformers' name for `state`; max_shard_size
-        (bytes or "500MB") shards the weights; is_main_process=False writes nothing (other ranks under Trainer)."""
-        from .checkpoint import save_student
-
-        if kwargs:
-            raise TypeError(f"LawcatForCausalLM.save_pretrained() got unexpected keyword argument(s) "
-                            f"{', '.join(sorted(kwargs))}; it takes tokenizer, merged, state (state_dict), "
-                            "max_shard_size, safe_serialization, is_main_process")
-        if push_to_hub:
-            raise CheckpointError("save_pretrained(push_to_hub=True) is not supported: lawcat writes a local folder "
-                                  "only (no network here); save it, then upload the folder yourself "
-                                  "(e.g. `hf upload <repo-id> <folder>`)")
-        if not safe_serialization:
-            raise CheckpointError("lawcat writes safetensors only; safe_serialization=False is not supported")
-        if state is not None and state_dict is not None:
-            raise TypeError("give state or state_dict, not both")
-        if not is_main_process:
-            return Path(save_directory)
-        return save_student(self, save_directory, tokenizer=tokenizer, merged=merged,
-                            state=state if state is not None else state_dict, max_shard_size=max_shard_size)
-
-    # Arguments transformers' Auto classes (or habit) pass that mean nothing for a local lawcat folder.
-    _IGNORED_LOAD_KWARGS = frozenset({"cache_dir", "force_download", "local_files_only", "proxies", "revision",
-                                      "token", "trust_remote_code", "_from_auto", "_commit_hash", "code_revision",
-                                      "adapter_kwargs", "use_safetensors"})
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, teacher=None, device=None, dtype=None,
-                        torch_dtype=None, device_map=None, config=None, subfolder: str = "",
-                        fold_lora: bool | str = "auto", **kwargs):
-        """Load a run directory (or a shipped student's name); the teacher is re-loaded from its recorded source
-        unless `teacher` (a model, or where to load it from) is passed, and must have the recorded fingerprint. A
-        teacher recorded as a relative path is looked up under $LAWCAT_TEACHER_ROOT (lawcat.models.teacher).
-
-        dtype / torch_dtype: a torch dtype or its name for the whole student, or "auto": the dtype the teacher's
-        weights were saved in (default: float32). device_map: "cpu", "cuda", "cuda:1", a torch.device, or "auto"
-        (the GPU if there is one, else the CPU); the student stays on one device, so a map spreading it over
-        several is refused. `device` is lawcat's older name for the same thing.
-
-        fold_lora: LoRA adapters saved apart (stage2.merge_lora=false) are folded into q/k/v/o by default when the
-        student loads in float32 with a teacher loaded here: the same model, one matrix product per projection
-        instead of three (~30 % of a CPU decode step). False keeps them apart (to train them further), True folds
-        them in any dtype (in bf16 the sum is rounded) and into a teacher passed in (which it changes)."""
-        from .checkpoint import load_student
-
-        if model_args:
-            raise TypeError("LawcatForCausalLM.from_pretrained() takes the folder as its only positional argument")
-        unknown = sorted(set(kwargs) - cls._IGNORED_LOAD_KWARGS)
-        if unknown:
-            raise TypeError(f"LawcatForCausalLM.from_pretrained() got unexpected keyword argument(s) "
-                            f"{', '.join(unknown)}; it takes teacher, dtype (torch_dtype), device_map (device), "
-                            "config, subfolder, fold_lora")
-        if kwargs.get("use_safetensors") is False:
-            raise ValueError("lawcat checkpoints are safetensors only; use_safetensors=False cannot be honoured")
-        if (kwargs.get("adapter_kwargs") or {}).get("_adapter_model_path"):
-            raise ValueError(f"{pretrained_model_name_or_path} holds a PEFT adapter; load the student, then apply "
-                             "the adapter with peft")
-        if config is not None and not isinstance(config, LawcatConfig):
-            raise TypeError(f"config must be a LawcatConfig, got {type(config).__name__}")
-        path = pretrained_model_name_or_path
-        if subfolder:
-            path = Path(path) / subfolder
-        return load_student(path, cls, teacher=teacher, dtype=_resolve_dtype(dtype, torch_dtype),
-                            device=_resolve_device(device, device_map), config=config, fold_lora=fold_lora)
-
-
-# What generate() cannot do with a recurrent state, by generation mode: one sentence why, and what to use instead.
-_USE_INSTEAD = "use greedy decoding, sampling or beam search"
-_UNSUPPORTED_MODES = {
-    GenerationMode.ASSISTED_GENERATION:
-        "assisted and prompt-lookup decoding are not supported: they roll the cache back past the draft tokens the "
-        "model rejects, and a recurrent state keeps no earlier states to roll back to; generate without "
-        f"assistant_model / prompt_lookup_num_tokens ({_USE_INSTEAD})",
-    GenerationMode.CONTRASTIVE_SEARCH:
-        "contrastive search is not supported: it compares each candidate with the hidden states of all earlier "
-        f"tokens, which a recurrent model does not keep; {_USE_INSTEAD}",
-    GenerationMode.DOLA_GENERATION:
-        "DoLa decoding is not supported: it contrasts the logits of early layers, which LawcatForCausalLM does not "
-        f"return; {_USE_INSTEAD}",
-}
-
-
-def _unsupported_cache_reason(config) -> str | None:
-    """Why config's cache_implementation cannot apply, or None. 'static' is what the recurrent cache already is:
-    fixed-size, allocated once and updated in place, compileable."""
-    value = config.cache_implementation
-    if value in (None, "static"):
-        return None
-    return (f"cache_implementation={value!r} is not supported: LawcatForCausalLM decodes from its own recurrent "
-            "cache, fixed in size and updated in place (what 'static' asks for); leave cache_implementation unset")
-
-
-def _unsupported_reason(config, assistant_model=None, custom_generate=None) -> str | None:
-    """Why generate() cannot serve this configuration with a recurrent state, or None."""
-    if config.is_assistant:
-        return ("a lawcat student cannot be another model's assistant: assisted decoding rolls the draft model's "
-                "cache back past rejected tokens, and a recurrent state keeps no earlier states; use a "
-                "softmax-attention draft model")
-    if custom_generate is None:  # a custom decoding loop is the caller's own
-        reason = _UNSUPPORTED_MODES.get(config.get_generation_mode(assistant_model))
-        if reason:
-            return reason
-    if config.output_attentions:
-        return ("output_attentions is not supported: LAWCAT's linear attention never forms attention weights; "
-                "generate without it")
-    if config.output_hidden_states:
-        return "output_hidden_states is not supported: LawcatForCausalLM does not return hidden states; generate " \
-               "without it"
-    return _unsupported_cache_reason(config)
-
-
-def _resolve_dtype(dtype, torch_dtype):
-    """One torch dtype, "auto" or None from dtype / torch_dtype (transformers' older name)."""
-    if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
-        raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; give one")
-    value = dtype if dtype is not None else torch_dtype
-    if value is None or value == "auto":
-        return value
-    if isinstance(value, str):
-        found = getattr(torch, value.removeprefix("torch."), None)
-        if not isinstance(found, torch.dtype):
-            raise ValueError(f"dtype {value!r} is not a torch dtype; give e.g. torch.bfloat16, 'float32' or 'auto'")
-        value = found
-    if not isinstance(value, torch.dtype) or not value.is_floating_point:
-        raise ValueError(f"dtype must be a floating torch dtype or 'auto', got {value!r}")
-    return value
-
-
-def _resolve_device(device, device_map):
-    """The one device the student goes to, from lawcat's `device` and transformers' `device_map`."""
-    if device_map is None:
-        return device
-    if isinstance(device_map, dict):
-        places = {str(torch.device(v) if not isinstance(v, int) else torch.device("cuda", v))
-                  for v in device_map.values()}
-        if len(places) != 1:
-            raise ValueError(f"device_map spreads the model over {sorted(places)}; lawcat keeps a student on one "
-                             "device: give one (e.g. device_map='cuda')")
-        device_map = places.pop()
-    if device_map == "auto":
-        target = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    elif isinstance(device_map, int):
-        target = torch.device("cuda", device_map)
-    else:
-        try:
-            target = torch.device(device_map)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(f"device_map {device_map!r} is not supported: lawcat keeps a student on one device; "
-                             "give 'auto', 'cpu', 'cuda', 'cuda:1' or a torch.device") from e
-    if device is not None and torch.device(device) != target:
-        raise ValueError(f"device={device!r} and device_map={device_map!r} disagree; give one")
-    return target
