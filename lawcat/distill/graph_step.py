@@ -140,8 +140,8 @@ class GraphedStep:
                                   self.warmup, pool=self.pool, warm_fn=warm_step, before_capture=clear_grads)
         except torch.OutOfMemoryError as e:
             # Each captured shape keeps its own activations and logits in the pool, and the next shape's warm-up
-            # runs eagerly beside them: a recipe with several long shapes can fill the card (58.6 GiB of pools on
-            # an 80 GB H100: results/niah/h100-long-cont-2026-12-07), where its eager steps fit.
+            # runs eagerly beside them: a recipe with several long shapes can fill the card where its eager steps
+            # fit (recipes/niah-diverse-long.yaml's comment has the measurement).
             done = ", ".join(f"{b} x {t}" for b, t in self.graphs) or "none"
             raise LawcatError(f"{self.name}.cuda_graph: the step for a batch of {B} rows x {L} tokens ran out of GPU "
                               f"memory while being captured (shapes captured before it: {done}); run this recipe "
